@@ -1,0 +1,39 @@
+"""Building the SparkSession: the one place that knows Spark configuration."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from jobs.settings import Settings
+
+
+def build_session(settings: Settings, app_name: str) -> SparkSession:
+    """Start (or reuse) a SparkSession on ``settings.spark_master``.
+
+    Partition overwrite is dynamic so a job replaces only the partitions it writes, which is
+    what makes rerunning a day idempotent. Under spark-submit the master given on the command
+    line wins, because ``getOrCreate`` returns the session spark-submit already configured.
+    """
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(settings.spark_master)
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.ui.enabled", "false")
+        .config("spark.python.worker.reuse", "true")
+        .config("spark.driver.memory", os.environ.get("EMODRIFT_DRIVER_MEMORY", "2g"))
+    )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session
