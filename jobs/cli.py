@@ -19,6 +19,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("drift",): ("jobs.detect_drift:main", "build user sequences and flag emotional transitions"),
     ("report",): ("jobs.report:main", "write the plotly drift dashboard for one day"),
     ("backfill",): ("jobs.backfill:main", "run every stage over a date range, one Spark app per stage"),
+    ("summary",): ("jobs.summary:main", "print posts, users, quarantined rows, transitions and the dashboard path"),
     ("train", "text"): ("jobs.text_cli:train_main", "train the text emotion LSTM on GoEmotions"),
     ("train", "image"): ("jobs.image_cli:train_main", "train the face emotion CNN on FER2013"),
     ("eval", "text"): ("jobs.text_cli:eval_main", "evaluate the text model on a GoEmotions TSV"),

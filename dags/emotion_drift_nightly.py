@@ -1,0 +1,103 @@
+"""emotion_drift_nightly: ingest -> check -> score -> check -> drift -> report, one day a run.
+
+Wiring only: every task submits a ``jobs/`` script or calls a ``jobs`` function imported
+inside the task, for the data interval's start date (``{{ ds }}``), and every one of them
+overwrites that day's partitions, so clearing and rerunning a day changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pendulum
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+JOBS_FOLDER = Path(__file__).resolve().parent.parent / "jobs"
+SPARK_CONN_ID = os.environ.get("EMODRIFT_SPARK_CONN_ID", "emodrift_spark")
+# The embedded default: Spark in local mode. A real deployment defines the connection
+# (Admin -> Connections, or AIRFLOW_CONN_EMODRIFT_SPARK) with its cluster's master instead.
+os.environ.setdefault(
+    f"AIRFLOW_CONN_{SPARK_CONN_ID.upper()}",
+    json.dumps({"conn_type": "spark", "host": os.environ.get("EMODRIFT_SPARK_MASTER", "local[*]")}),
+)
+
+DOC = """
+### Emotion drift, nightly
+Scores yesterday's posts (face CNN + text LSTM, fused over anger, disgust, fear, joy,
+sadness, surprise, neutral), rebuilds each user's emotion sequence, flags transitions and
+writes the analysts' dashboard to `lake/reports/dt={{ ds }}/dashboard.html`.
+
+*Rerun a day*: clear its run; every task overwrites that day's partitions.
+*Backfill*: `airflow backfill create --dag-id emotion_drift_nightly --from-date A --to-date B`
+(needs a running scheduler), or `emodrift backfill --start A --end B` (no scheduler, one Spark
+application per stage).
+"""
+
+
+def spark_stage(stage: str) -> SparkSubmitOperator:
+    """A Spark job of ``jobs/`` submitted for the run's day."""
+    return SparkSubmitOperator(
+        task_id=stage,
+        application=str(JOBS_FOLDER / f"{stage}.py"),
+        application_args=["--date", "{{ ds }}"],
+        conn_id=SPARK_CONN_ID,
+        name=f"emodrift-{stage}-{{{{ ds }}}}",
+        # the driver and the workers must be this environment's interpreter
+        env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
+    )
+
+
+@dag(
+    dag_id="emotion_drift_nightly",
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # drift reads earlier days' scores: days must finish in order
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5), "owner": "emodrift"},
+    tags=["emodrift", "spark", "emotion"],
+    doc_md=DOC,
+)
+def emotion_drift_nightly() -> None:
+    @task(retries=0)  # a failed check is a finding, not a flake: do not retry it
+    def check_ingest(ds: str | None = None) -> dict:
+        """Fail the run when read != accepted + quarantined + duplicates, or tables disagree."""
+        from jobs.lake import parse_date
+        from jobs.quality import run_ingest
+        from jobs.settings import Settings
+
+        return run_ingest(Settings.from_env(), parse_date(ds))
+
+    @task(retries=0)
+    def check_score(ds: str | None = None) -> dict:
+        """Fail the run when a landed post has no score row."""
+        from jobs.lake import parse_date
+        from jobs.quality import run_score
+        from jobs.settings import Settings
+
+        return run_score(Settings.from_env(), parse_date(ds))
+
+    @task
+    def report(ds: str | None = None) -> str:
+        """Write the plotly dashboard for the day; returns its path."""
+        from jobs.lake import parse_date
+        from jobs.report import run
+        from jobs.settings import Settings
+
+        return str(run(Settings.from_env(), parse_date(ds)))
+
+    (
+        spark_stage("ingest")
+        >> check_ingest()
+        >> spark_stage("score")
+        >> check_score()
+        >> spark_stage("detect_drift")
+        >> report()
+    )
+
+
+emotion_drift_nightly()

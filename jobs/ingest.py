@@ -1,0 +1,189 @@
+"""Ingest one landing day: validate every line, quarantine the bad ones, write table ``posts``.
+
+    landing/dt=D/*.jsonl  ->  posts/dt=<UTC date of created_at>/landing_dt=D/
+                          ->  quarantine/landing_dt=D/
+                          ->  manifests/ingest/landing_dt=D.json
+
+A post belongs to the UTC date of its ``created_at`` (late arrivals land in an earlier
+``dt``), while the second partition level, ``landing_dt``, remembers which landing day wrote
+it: rerunning landing day D deletes and rewrites exactly ``posts/dt=*/landing_dt=D`` and never
+touches rows other landing days wrote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from jobs.contract import Post, Reason, validate_line
+from jobs.lake import delete_partitions, uri, write_manifest, write_partitioned
+from jobs.settings import Settings
+from jobs.stage import run_single_day
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+VALIDATED_SCHEMA = (
+    "source_file string, line_number long, post_id string, user_id string, created_at timestamp, "
+    "text string, image_path string, dt string, reason string, detail string, raw_line string"
+)
+POSTS_COLUMNS = ["post_id", "user_id", "created_at", "text", "image_path", "dt", "landing_dt"]
+QUARANTINE_COLUMNS = ["source_file", "line_number", "reason", "detail", "raw_line", "landing_dt"]
+
+
+def landing_day_path(settings: Settings, landing_date: dt.date) -> Path:
+    return settings.landing / f"dt={landing_date.isoformat()}"
+
+
+def extract(spark: SparkSession, landing_folder: Path) -> DataFrame:
+    """Every line of the day's ``*.jsonl`` files with its file and position.
+
+    The position is a monotonically increasing id: within one file it grows with the byte
+    offset, so ordering by (file, position) is the file's line order whatever the partitioning,
+    which is what makes the duplicate rule below deterministic.
+    """
+    from pyspark.sql import functions as F
+
+    files = sorted(str(path.resolve()) for path in landing_folder.glob("*.jsonl"))
+    if not files:
+        return spark.createDataFrame([], "source_file string, line_number long, raw_line string")
+    return spark.read.text(files).select(
+        F.regexp_replace(F.input_file_name(), "^file:", "").alias("source_file"),
+        F.monotonically_increasing_id().alias("line_number"),
+        F.col("value").alias("raw_line"),
+    )
+
+
+def validate_lines(lines: pd.DataFrame, landing_folder: str, image_exists=None) -> pd.DataFrame:
+    """Validate a batch of raw lines (pure apart from the image existence check).
+
+    Args:
+        lines: columns source_file, line_number, raw_line.
+        landing_folder: absolute path of the landing day; image paths are resolved against it.
+        image_exists: predicate on an absolute image path; defaults to the local file system.
+
+    Returns:
+        One row per input line in :data:`VALIDATED_SCHEMA` order; ``reason`` is null for
+        valid posts.
+    """
+    image_exists = image_exists or (lambda path: Path(path).is_file())
+    rows = []
+    for source_file, line_number, raw_line in zip(lines["source_file"], lines["line_number"], lines["raw_line"]):
+        result = validate_line(raw_line)
+        row = {
+            "source_file": source_file, "line_number": line_number, "post_id": None, "user_id": None,
+            "created_at": None, "text": None, "image_path": None, "dt": None,
+            "reason": None, "detail": None, "raw_line": raw_line,
+        }
+        if isinstance(result, Post):
+            image_path = f"{landing_folder}/{result.image}" if result.image else None
+            if image_path is not None and not image_exists(image_path):
+                row.update(reason=Reason.IMAGE_MISSING, detail=f"image file not found: {result.image!r}")
+            else:
+                row.update(
+                    post_id=result.post_id, user_id=result.user_id,
+                    # naive UTC: Spark's session time zone is UTC, so this is the same instant
+                    created_at=pd.Timestamp(result.created_at).tz_convert("UTC").tz_localize(None),
+                    text=result.text, image_path=image_path, dt=result.dt,
+                )
+        else:
+            row.update(reason=result.reason, detail=result.detail)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=[name.split()[0] for name in VALIDATED_SCHEMA.split(", ")])
+    frame["created_at"] = pd.to_datetime(frame["created_at"])
+    frame["line_number"] = frame["line_number"].astype("int64")
+    return frame
+
+
+def transform(lines: DataFrame, *, landing_date: dt.date, landing_folder: str) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Split raw lines into (posts, quarantine, duplicates).
+
+    Duplicates of a ``post_id`` keep the first occurrence in (file name, line) order; the
+    others are counted, not quarantined, since they are not errors.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    def validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield validate_lines(batch, landing_folder)
+
+    validated = lines.mapInPandas(validate_batches, VALIDATED_SCHEMA).withColumn(
+        "landing_dt", F.lit(landing_date.isoformat())
+    )
+    first_occurrence = Window.partitionBy("post_id").orderBy("source_file", "line_number")
+    valid = validated.where(F.col("reason").isNull()).withColumn("occurrence", F.row_number().over(first_occurrence))
+    posts = valid.where(F.col("occurrence") == 1).select(*POSTS_COLUMNS)
+    duplicates = valid.where(F.col("occurrence") > 1).select("post_id", "source_file", "line_number")
+    quarantine = validated.where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS)
+    return posts, quarantine, duplicates
+
+
+def load(posts: DataFrame, quarantine: DataFrame, settings: Settings, landing_date: dt.date) -> None:
+    """Replace what this landing day wrote before, in both tables."""
+    spark = posts.sparkSession
+    day = landing_date.isoformat()
+    delete_partitions(spark, settings.table_path("posts"), f"dt=*/landing_dt={day}")
+    delete_partitions(spark, settings.table_path("quarantine"), f"landing_dt={day}")
+    write_partitioned(posts.repartition("dt"), settings.table_path("posts"), ["dt", "landing_dt"])
+    write_partitioned(quarantine.coalesce(1), settings.table_path("quarantine"), ["landing_dt"])
+
+
+def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str, object]:
+    """Ingest landing day ``run_date``; returns (and writes) the manifest of counts."""
+    folder = landing_day_path(settings, run_date)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"landing folder {folder} does not exist: check --landing / EMODRIFT_LANDING "
+            f"(or create an empty folder to record a day without posts)"
+        )
+    lines = extract(spark, folder)
+    posts, quarantine, duplicates = transform(lines, landing_date=run_date, landing_folder=uri(folder))
+    # cached for the counts; unpersisted below, because Spark matches cached plans by
+    # equality and a rerun over rewritten files would otherwise reuse these stale rows
+    posts, quarantine, duplicates = posts.cache(), quarantine.cache(), duplicates.cache()
+    try:
+        load(posts, quarantine, settings, run_date)
+        manifest = _manifest(folder, run_date, lines, posts, quarantine, duplicates)
+    finally:
+        for frame in (posts, quarantine, duplicates):
+            frame.unpersist()
+    write_manifest(settings, "ingest", f"landing_dt={run_date.isoformat()}", manifest)
+    return manifest
+
+
+def _manifest(folder: Path, run_date: dt.date, lines, posts, quarantine, duplicates) -> dict[str, object]:
+    from pyspark.sql import functions as F
+
+    reasons = {row["reason"]: row["count"] for row in quarantine.groupBy("reason").count().collect()}
+    per_dt = {row["dt"]: row["count"] for row in posts.groupBy("dt").count().collect()}
+    return {
+        "stage": "ingest",
+        "landing_dt": run_date.isoformat(),
+        "files": len(list(folder.glob("*.jsonl"))),
+        "read": lines.count(),
+        "accepted": sum(per_dt.values()),
+        "quarantined": sum(reasons.values()),
+        "duplicates": duplicates.count(),
+        "quarantine_reasons": dict(sorted(reasons.items())),
+        "accepted_by_dt": dict(sorted(per_dt.items())),
+        "users": posts.select("user_id").distinct().count(),
+        "posts_with_image": posts.where(F.col("image_path").isNotNull()).count(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_single_day(
+        argv,
+        name="ingest",
+        description="Validate landing/dt=DATE/*.jsonl into table posts; bad lines go to table quarantine.",
+        run=run,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
