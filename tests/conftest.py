@@ -41,3 +41,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (set EMODRIFT_SHARED_DATA)")
     return SHARED_DATA
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep Airflow's metadata inside the project (the Makefile sets the same values)."""
+    os.environ.setdefault("AIRFLOW_HOME", str(REPO_ROOT / "airflow_home"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,0 +1,59 @@
+"""The DAG folder parses cleanly, wires the stages in order, and stays light at parse time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.airflow
+
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "emotion_drift_nightly" in dagbag.dags
+
+
+def test_stages_are_wired_in_order(dagbag):
+    dag = dagbag.dags["emotion_drift_nightly"]
+    order = ["ingest", "check_ingest", "score", "check_score", "detect_drift", "report"]
+    assert set(dag.task_ids) == set(order)
+    for upstream, downstream in zip(order, order[1:]):
+        assert dag.get_task(upstream).downstream_task_ids == {downstream}
+
+
+def test_retries_tags_docs_and_daily_intervals(dagbag):
+    dag = dagbag.dags["emotion_drift_nightly"]
+    assert dag.tags and dag.doc_md
+    assert dag.max_active_runs == 1
+    for task_id in ("ingest", "score", "detect_drift", "report"):
+        assert dag.get_task(task_id).retries >= 1
+    assert dag.timetable.summary in {"@daily", "0 0 * * *"}
+    spark_task = dag.get_task("score")
+    assert spark_task.application.endswith("jobs/score.py")
+    assert spark_task.application_args == ["--date", "{{ ds }}"]
+
+
+def test_parsing_imports_nothing_heavy():
+    """Parsing the DAG must not import Spark, torch or the project's jobs."""
+    code = (
+        "import runpy, sys; runpy.run_path(sys.argv[1]); "
+        "heavy = sorted(m for m in ('pyspark', 'torch', 'jobs', 'models', 'drift', 'pandas') if m in sys.modules); "
+        "print('HEAVY=' + ','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(DAGS_FOLDER / "emotion_drift_nightly.py")],
+        capture_output=True, text=True, check=True,
+    )
+    assert "HEAVY=\n" in result.stdout
