@@ -1,0 +1,192 @@
+"""Per-user emotion sequences: one row per user per day with posts, in LABELS order.
+
+Pure pandas/numpy. A day without posts is absent from a sequence (not filled with zeros or
+carried forward): the gap itself is information, and :meth:`UserSequence.day_gaps` hands it
+to whoever needs it (the temporal LSTM takes it as an input feature).
+
+``piecewise_constant_cohort`` generates post-level data with planted changes of known truth,
+like ``ruptures.pw_constant``: tests and benchmarks share it so they measure the same thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from models.labels import LABEL_INDEX, LABELS, NUM_LABELS
+
+SEQUENCE_COLUMNS: tuple[str, ...] = ("user_id", "day", "post_count", "probs", "dominant_label")
+
+
+def build_daily_sequences(scores: pd.DataFrame) -> pd.DataFrame:
+    """Aggregate post scores into one row per user per UTC day.
+
+    Args:
+        scores: one row per post with ``user_id``, ``created_at`` (timestamp, naive values are
+            taken as UTC) and ``fused_probs`` (sequence of 7 floats in LABELS order, rows
+            where it is missing are skipped).
+
+    Returns:
+        Columns ``user_id``, ``day`` (``YYYY-MM-DD``), ``post_count`` (int), ``probs`` (list of
+        7 floats, the mean fused distribution renormalised to sum to 1) and
+        ``dominant_label``; sorted by user then day, with a fresh index. The input is not
+        modified.
+    """
+    usable = scores.loc[scores["fused_probs"].notna(), ["user_id", "created_at", "fused_probs"]]
+    if usable.empty:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in SEQUENCE_COLUMNS}).astype(
+            {"post_count": "int64"}
+        )
+    matrix = np.asarray(usable["fused_probs"].tolist(), dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[1] != NUM_LABELS:
+        raise ValueError(f"fused_probs must hold {NUM_LABELS} values per post, got shape {matrix.shape}")
+    frame = pd.DataFrame(matrix, columns=list(LABELS))
+    frame["user_id"] = usable["user_id"].astype(str).to_numpy()
+    frame["day"] = pd.to_datetime(usable["created_at"], utc=True).dt.strftime("%Y-%m-%d").to_numpy()
+    grouped = frame.groupby(["user_id", "day"], sort=True)
+    means = grouped[list(LABELS)].mean().to_numpy()
+    means = means / means.sum(axis=1, keepdims=True)
+    keys = grouped.size()
+    return pd.DataFrame(
+        {
+            "user_id": keys.index.get_level_values("user_id").to_numpy(),
+            "day": keys.index.get_level_values("day").to_numpy(),
+            "post_count": keys.to_numpy().astype(np.int64),
+            "probs": [row.tolist() for row in means],
+            "dominant_label": [LABELS[index] for index in means.argmax(axis=1)],
+        }
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class UserSequence:
+    """One user's days with posts, in time order.
+
+    Attributes:
+        user_id: the (pseudonymous) user.
+        days: ``YYYY-MM-DD`` strings, strictly increasing, length T.
+        probs: (T, 7) mean fused distribution per day, LABELS order.
+        post_counts: (T,) posts per day.
+    """
+
+    user_id: str
+    days: tuple[str, ...]
+    probs: np.ndarray
+    post_counts: np.ndarray
+
+    def __post_init__(self) -> None:
+        length = len(self.days)
+        if self.probs.shape != (length, NUM_LABELS):
+            raise ValueError(f"probs must have shape ({length}, {NUM_LABELS}), got {self.probs.shape}")
+        if self.post_counts.shape != (length,):
+            raise ValueError(f"post_counts must have shape ({length},), got {self.post_counts.shape}")
+        if any(later <= earlier for earlier, later in zip(self.days, self.days[1:])):
+            raise ValueError(f"days of user {self.user_id!r} must be strictly increasing")
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def day_gaps(self) -> np.ndarray:
+        """(T,) calendar days since the previous day with posts; 1 for the first day."""
+        ordinals = np.array([dt.date.fromisoformat(day).toordinal() for day in self.days], dtype=np.int64)
+        gaps = np.ones(len(ordinals), dtype=np.float64)
+        gaps[1:] = np.diff(ordinals)
+        return gaps
+
+
+def to_user_sequence(rows: pd.DataFrame) -> UserSequence:
+    """Turn one user's rows of :func:`build_daily_sequences` output into a :class:`UserSequence`.
+
+    Rows may come in any order; they are sorted by day.
+    """
+    user_ids = rows["user_id"].unique()
+    if len(user_ids) != 1:
+        raise ValueError(f"expected the rows of exactly one user, got {len(user_ids)} users")
+    ordered = rows.sort_values("day")
+    probs = np.asarray(ordered["probs"].tolist(), dtype=np.float64).reshape(len(ordered), NUM_LABELS)
+    return UserSequence(
+        user_id=str(user_ids[0]),
+        days=tuple(str(day) for day in ordered["day"]),
+        probs=probs,
+        post_counts=ordered["post_count"].to_numpy(dtype=np.int64),
+    )
+
+
+def user_sequences(daily: pd.DataFrame) -> list[UserSequence]:
+    """Split :func:`build_daily_sequences` output into one sequence per user, sorted by user."""
+    return [to_user_sequence(rows) for _, rows in daily.groupby("user_id", sort=True)]
+
+
+def piecewise_constant_cohort(
+    *,
+    stable_users: int = 40,
+    changing_users: int = 10,
+    days: int = 30,
+    start: dt.date = dt.date(2026, 1, 1),
+    change_day_range: tuple[int, int] = (10, 20),
+    from_label: str = "joy",
+    to_label: str = "sadness",
+    dominant_share: float = 0.55,
+    concentration: float = 10.0,
+    mean_posts_per_day: float = 2.0,
+    missing_day_rate: float = 0.15,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, str | None]]:
+    """Synthetic post scores for a cohort with planted emotional transitions of known truth.
+
+    Every user has a base distribution with ``dominant_share`` on one label (stable users draw
+    their label at random; changing users start on ``from_label``) and the rest spread at
+    random. Each post's fused distribution is drawn from a Dirichlet around the base with the
+    given ``concentration`` (lower means noisier posts). Changing users switch their base to
+    ``to_label`` from a day drawn in ``change_day_range``. Each day has no post with
+    probability ``missing_day_rate`` (a gap), else 1 + Poisson(``mean_posts_per_day`` - 1).
+
+    Returns:
+        ``(scores, truth)``: scores has ``post_id``, ``user_id``, ``created_at`` (UTC
+        timestamps), ``fused_probs`` (list of 7 floats), ``dt``; truth maps every user to the
+        ``YYYY-MM-DD`` day of the first post-change day that has posts, or None for stable
+        users.
+    """
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, object]] = []
+    truth: dict[str, str | None] = {}
+
+    def base_distribution(dominant: int) -> np.ndarray:
+        rest = rng.dirichlet(np.ones(NUM_LABELS - 1)) * (1.0 - dominant_share)
+        return np.insert(rest, dominant, dominant_share)
+
+    total_users = stable_users + changing_users
+    for user_number in range(total_users):
+        user_id = f"user-{user_number:04d}"
+        changing = user_number >= stable_users
+        first_label = LABEL_INDEX[from_label] if changing else int(rng.integers(NUM_LABELS))
+        bases = [base_distribution(first_label)]
+        change_day = days + 1
+        if changing:
+            bases.append(base_distribution(LABEL_INDEX[to_label]))
+            change_day = int(rng.integers(change_day_range[0], change_day_range[1] + 1))
+        truth[user_id] = None
+        for day_number in range(days):
+            if rng.random() < missing_day_rate:
+                continue
+            day = start + dt.timedelta(days=day_number)
+            base = bases[1] if day_number >= change_day else bases[0]
+            if changing and day_number >= change_day and truth[user_id] is None:
+                truth[user_id] = day.isoformat()
+            post_count = 1 + int(rng.poisson(max(mean_posts_per_day - 1.0, 0.0)))
+            for post_number in range(post_count):
+                probs = rng.dirichlet(concentration * base + 1e-3)
+                seconds = int(rng.integers(0, 86_400))
+                rows.append(
+                    {
+                        "post_id": f"{user_id}-{day_number:03d}-{post_number}",
+                        "user_id": user_id,
+                        "created_at": pd.Timestamp(day, tz="UTC") + pd.Timedelta(seconds=seconds),
+                        "fused_probs": probs.tolist(),
+                        "dt": day.isoformat(),
+                    }
+                )
+    return pd.DataFrame(rows), truth

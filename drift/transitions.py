@@ -1,0 +1,174 @@
+"""Emotional transitions of one user: when, from what, to what, how strong, how sure.
+
+Pure numpy/pandas. A change-point detector proposes where the user's daily distribution
+shifts; each proposal is then described (dominant label before and after, Jensen-Shannon
+distance between the post-weighted mean distributions) and tested: a permutation test of the
+mean shift, combined with how unusual the temporal LSTM's surprise was on the first day
+after the change, gives the confidence. Proposals below ``min_magnitude`` or
+``min_confidence`` are dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+from drift.detectors import BinarySegmentation, split_gains
+from drift.sequences import UserSequence
+from models.labels import LABELS
+
+TRANSITION_COLUMNS: tuple[str, ...] = (
+    "changed_at", "from_label", "to_label", "magnitude", "confidence",
+    "posts_before", "posts_after", "detector",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TransitionOptions:
+    """How transitions are proposed and filtered.
+
+    Args:
+        penalty: :class:`~drift.detectors.BinarySegmentation` penalty.
+        min_size: fewest days on either side of a change.
+        min_magnitude: smallest Jensen-Shannon distance (0-1) worth reporting.
+        min_confidence: smallest confidence (0-1) worth reporting.
+        permutations: shuffles in the permutation test (the p-value floor is 1/(1+this)).
+        seed: seeds the permutation test, so a rerun gives identical confidences.
+    """
+
+    penalty: float = 4.0
+    min_size: int = 3
+    min_magnitude: float = 0.1
+    min_confidence: float = 0.95
+    permutations: int = 199
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_magnitude <= 1.0:
+            raise ValueError(f"min_magnitude must be in [0, 1], got {self.min_magnitude}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
+        if self.permutations < 1:
+            raise ValueError(f"permutations must be >= 1, got {self.permutations}")
+        # The detector validates penalty and min_size with its own messages.
+        BinarySegmentation(penalty=self.penalty, min_size=self.min_size)
+
+
+def jensen_shannon_distance(first: np.ndarray, second: np.ndarray) -> float:
+    """Jensen-Shannon distance (square root of the base-2 divergence) of two distributions, in [0, 1]."""
+    first = np.asarray(first, dtype=np.float64) / np.sum(first)
+    second = np.asarray(second, dtype=np.float64) / np.sum(second)
+    middle = (first + second) / 2.0
+
+    def kullback_leibler(p: np.ndarray) -> float:
+        mask = p > 0
+        return float(np.sum(p[mask] * np.log2(p[mask] / middle[mask])))
+
+    divergence = (kullback_leibler(first) + kullback_leibler(second)) / 2.0
+    return float(math.sqrt(min(max(divergence, 0.0), 1.0)))
+
+
+def permutation_p_value(segment: np.ndarray, *, min_size: int, permutations: int, seed: int) -> float:
+    """p-value of the strongest mean shift in ``segment`` ((n, d)) under exchangeable days.
+
+    The statistic is the best split gain over every position, recomputed on each shuffle, so
+    the test accounts for the detector having picked the best position (testing only the
+    chosen split would make every proposal look significant).
+    """
+    observed = float(np.max(split_gains(segment, min_size)))
+    rng = np.random.default_rng(seed)
+    at_least_as_strong = 0
+    for _ in range(permutations):
+        shuffled = segment[rng.permutation(segment.shape[0])]
+        if float(np.max(split_gains(shuffled, min_size))) >= observed - 1e-12:
+            at_least_as_strong += 1
+    return (1 + at_least_as_strong) / (1 + permutations)
+
+
+def surprise_p_value(surprise: np.ndarray, index: int) -> float | None:
+    """Rank p-value of the surprise at ``index`` among the user's other days (None if unknown)."""
+    if index >= len(surprise) or not math.isfinite(surprise[index]):
+        return None
+    others = np.delete(surprise, index)
+    others = others[np.isfinite(others)]
+    if others.size == 0:
+        return None
+    return (1 + int(np.sum(others >= surprise[index]))) / (1 + others.size)
+
+
+def combine_p_values(p_values: list[float]) -> float:
+    """Fisher's method: one p-value from independent ones (closed form of the chi-square tail)."""
+    statistic = -2.0 * sum(math.log(max(p, 1e-300)) for p in p_values)
+    half = statistic / 2.0
+    # Survival function of chi-square with 2k degrees of freedom: exp(-x/2) sum_{i<k} (x/2)^i / i!.
+    terms = sum(half**i / math.factorial(i) for i in range(len(p_values)))
+    return float(min(1.0, math.exp(-half) * terms))
+
+
+def detect_transitions(
+    sequence: UserSequence,
+    surprise: np.ndarray | None = None,
+    *,
+    options: TransitionOptions = TransitionOptions(),
+) -> pd.DataFrame:
+    """Find one user's emotional transitions.
+
+    Args:
+        sequence: the user's days with posts.
+        surprise: optional (T,) temporal-LSTM surprise per day (NaN for the first day).
+        options: detection and filtering settings.
+
+    Returns:
+        One row per transition with columns :data:`TRANSITION_COLUMNS`: ``changed_at`` is the
+        first day with posts after the change, labels are the dominant labels of the
+        post-weighted mean distributions of the neighbouring segments, ``magnitude`` their
+        Jensen-Shannon distance and ``confidence`` 1 minus the combined p-value.
+    """
+    detector = BinarySegmentation(penalty=options.penalty, min_size=options.min_size)
+    change_points = detector.fit(sequence.probs).predict()
+    boundaries = [0, *change_points, len(sequence)]
+    weights = sequence.post_counts.astype(np.float64)
+    surprise_values = None if surprise is None else np.asarray(surprise, dtype=np.float64)
+    if surprise_values is not None and surprise_values.shape != (len(sequence),):
+        raise ValueError(f"surprise must have shape ({len(sequence)},), got {surprise_values.shape}")
+    records: list[dict[str, object]] = []
+    for position, change in enumerate(change_points):
+        start, end = boundaries[position], boundaries[position + 2]
+        before = np.average(sequence.probs[start:change], axis=0, weights=weights[start:change])
+        after = np.average(sequence.probs[change:end], axis=0, weights=weights[change:end])
+        magnitude = jensen_shannon_distance(before, after)
+        # Each change gets its own stream of shuffles, so results do not depend on how many
+        # changes came before it.
+        p_values = [
+            permutation_p_value(
+                sequence.probs[start:end],
+                min_size=options.min_size,
+                permutations=options.permutations,
+                seed=options.seed + change,
+            )
+        ]
+        if surprise_values is not None:
+            p_surprise = surprise_p_value(surprise_values, change)
+            if p_surprise is not None:
+                p_values.append(p_surprise)
+        confidence = 1.0 - combine_p_values(p_values)
+        if magnitude < options.min_magnitude or confidence < options.min_confidence:
+            continue
+        records.append(
+            {
+                "changed_at": sequence.days[change],
+                "from_label": LABELS[int(np.argmax(before))],
+                "to_label": LABELS[int(np.argmax(after))],
+                "magnitude": magnitude,
+                "confidence": confidence,
+                "posts_before": int(weights[start:change].sum()),
+                "posts_after": int(weights[change:end].sum()),
+                "detector": detector.name,
+            }
+        )
+    return pd.DataFrame(records, columns=list(TRANSITION_COLUMNS)).astype(
+        {"magnitude": "float64", "confidence": "float64", "posts_before": "int64", "posts_after": "int64"}
+    )

@@ -1,0 +1,75 @@
+"""Daily user sequences from post scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from drift.sequences import (
+    UserSequence,
+    build_daily_sequences,
+    piecewise_constant_cohort,
+    to_user_sequence,
+    user_sequences,
+)
+
+JOY = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+SAD = [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+MIXED = [0.1, 0.1, 0.1, 0.1, 0.2, 0.2, 0.2]
+
+
+def scores_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "user_id": ["b", "a", "a", "a", "a"],
+            "created_at": pd.to_datetime(
+                ["2026-01-03T10:00:00Z", "2026-01-01T23:59:00Z", "2026-01-01T00:01:00Z",
+                 "2026-01-04T12:00:00Z", "2026-01-04T13:00:00Z"], utc=True
+            ),
+            "fused_probs": [MIXED, JOY, SAD, JOY, None],
+        }
+    )
+
+
+def test_build_daily_sequences_means_counts_and_order() -> None:
+    scores = scores_frame()
+    before = scores.copy(deep=True)
+    daily = build_daily_sequences(scores)
+    pd.testing.assert_frame_equal(scores, before)  # the input is not modified
+    assert list(daily.columns) == ["user_id", "day", "post_count", "probs", "dominant_label"]
+    assert daily[["user_id", "day", "post_count"]].values.tolist() == [
+        ["a", "2026-01-01", 2], ["a", "2026-01-04", 1], ["b", "2026-01-03", 1],
+    ]
+    assert daily.loc[0, "probs"] == pytest.approx([0, 0, 0, 0.5, 0.5, 0, 0])
+    assert daily.loc[1, "dominant_label"] == "joy"
+    # A tie goes to the first label in LABELS order; b's three 0.2s: sadness comes first.
+    assert daily.loc[2, "dominant_label"] == "sadness"
+
+
+def test_build_daily_sequences_of_nothing_has_the_columns() -> None:
+    empty = build_daily_sequences(scores_frame().iloc[:0])
+    assert empty.empty and list(empty.columns) == ["user_id", "day", "post_count", "probs", "dominant_label"]
+
+
+def test_user_sequence_gaps_and_validation() -> None:
+    sequence = to_user_sequence(build_daily_sequences(scores_frame()).query("user_id == 'a'"))
+    assert sequence.days == ("2026-01-01", "2026-01-04")
+    assert sequence.probs.shape == (2, 7)
+    assert sequence.day_gaps().tolist() == [1.0, 3.0]
+    with pytest.raises(ValueError, match="increasing"):
+        UserSequence("x", ("2026-01-02", "2026-01-01"), np.zeros((2, 7)), np.ones(2, dtype=int))
+    with pytest.raises(ValueError, match="one user"):
+        to_user_sequence(build_daily_sequences(scores_frame()))
+
+
+def test_synthetic_cohort_truth_matches_its_sequences() -> None:
+    scores, truth = piecewise_constant_cohort(stable_users=3, changing_users=2, days=20, seed=0)
+    sequences = user_sequences(build_daily_sequences(scores))
+    assert [sequence.user_id for sequence in sequences] == sorted(truth)
+    for sequence in sequences:
+        if truth[sequence.user_id] is None:
+            continue
+        change = sequence.days.index(truth[sequence.user_id])
+        assert np.all(sequence.probs[:change, 3] > sequence.probs[:change, 4])  # joy before
+        assert sequence.probs[change:, 4].mean() > 0.4  # sadness after
