@@ -1,0 +1,167 @@
+"""Multi-label metrics for the text model: thresholds, F1, ROC-AUC, top-label confusion.
+
+Numpy in, plain Python (JSON-ready) out; nothing here knows about torch or files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+
+THRESHOLD_GRID = np.round(np.arange(0.02, 0.96, 0.01), 2)
+
+
+def predict_label_sets(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Labels whose probability reaches their threshold; the top label when none does.
+
+    Every GoEmotions comment carries at least one label, so an empty prediction is never
+    right: falling back to the most probable label costs nothing and often helps.
+
+    Args:
+        probabilities: (examples, labels) independent sigmoid probabilities.
+        thresholds: (labels,) per-label thresholds.
+
+    Returns:
+        (examples, labels) bool predictions.
+    """
+    predicted = probabilities >= thresholds[None, :]
+    empty = ~predicted.any(axis=1)
+    predicted[empty, probabilities[empty].argmax(axis=1)] = True
+    return predicted
+
+
+def tune_thresholds(targets: np.ndarray, probabilities: np.ndarray, grid: np.ndarray = THRESHOLD_GRID) -> np.ndarray:
+    """Per label, the threshold from ``grid`` with the best F1 on these examples.
+
+    Args:
+        targets: (examples, labels) bool gold labels.
+        probabilities: (examples, labels) sigmoid probabilities.
+        grid: candidate thresholds.
+
+    Returns:
+        (labels,) float thresholds.
+    """
+    targets = targets.astype(bool)
+    predicted = probabilities[:, :, None] >= grid[None, None, :]  # (examples, labels, grid)
+    true_positive = (predicted & targets[:, :, None]).sum(axis=0)
+    predicted_positive = predicted.sum(axis=0)
+    actual_positive = targets.sum(axis=0)[:, None]
+    f1 = 2 * true_positive / np.maximum(predicted_positive + actual_positive, 1)
+    return grid[f1.argmax(axis=1)].astype(float)
+
+
+def tuned_macro_f1(targets: np.ndarray, probabilities: np.ndarray) -> tuple[float, np.ndarray]:
+    """Macro-F1 with per-label thresholds tuned on these same rows, and those thresholds.
+
+    Optimistic as a final figure (see :func:`cross_fitted_predictions`), fine for picking an
+    epoch.
+    """
+    targets = targets.astype(bool)
+    thresholds = tune_thresholds(targets, probabilities)
+    predicted = predict_label_sets(probabilities, thresholds)
+    true_positive = (predicted & targets).sum(axis=0)
+    f1 = 2 * true_positive / np.maximum(predicted.sum(axis=0) + targets.sum(axis=0), 1)
+    return float(f1.mean()), thresholds
+
+
+def cross_fitted_predictions(
+    targets: np.ndarray, probabilities: np.ndarray, *, folds: int = 2, seed: int = 0
+) -> np.ndarray:
+    """Label sets where each example's thresholds were tuned on the other folds only.
+
+    F1 on these predictions estimates what thresholds tuned on dev will do on unseen data,
+    without the optimism of tuning and scoring on the same rows.
+    """
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    fold_of = np.random.default_rng(seed).permutation(len(targets)) % folds
+    predicted = np.zeros_like(targets, dtype=bool)
+    for fold in range(folds):
+        held_out = fold_of == fold
+        thresholds = tune_thresholds(targets[~held_out], probabilities[~held_out])
+        predicted[held_out] = predict_label_sets(probabilities[held_out], thresholds)
+    return predicted
+
+
+def multilabel_report(
+    targets: np.ndarray,
+    probabilities: np.ndarray,
+    thresholds: np.ndarray,
+    label_names: Sequence[str],
+    primary_labels: np.ndarray | None = None,
+) -> dict[str, object]:
+    """Everything ``emodrift eval text`` prints, for one label set.
+
+    Args:
+        targets: (examples, labels) bool gold labels.
+        probabilities: (examples, labels) sigmoid probabilities.
+        thresholds: (labels,) thresholds that turn probabilities into label sets.
+        label_names: the labels' names in column order.
+        primary_labels: (examples,) the first gold label of each example (the TSV's first
+            id); defaults to the lowest-numbered gold label.
+
+    Returns:
+        accuracy (the top predicted label is one of the gold labels), subset_accuracy (the
+        predicted set equals the gold set), macro_f1 / micro_f1 (label sets),
+        macro_f1_cross_fitted (thresholds tuned on the other half of the rows), macro_roc_auc,
+        per_class {name: precision, recall, f1, support, roc_auc, threshold} and
+        confusion_matrix (rows gold top label, columns predicted top label; for a multi-label
+        row the gold top label is the predicted one when that one is gold, else its primary).
+    """
+    targets = targets.astype(bool)
+    if targets.shape != probabilities.shape or targets.shape[1] != len(label_names):
+        raise ValueError(
+            f"targets {targets.shape}, probabilities {probabilities.shape} and {len(label_names)} label names disagree"
+        )
+    predicted = predict_label_sets(probabilities, thresholds)
+    precision, recall, f1, support = precision_recall_fscore_support(targets, predicted, average=None, zero_division=0)
+    _, _, micro_f1, _ = precision_recall_fscore_support(targets, predicted, average="micro", zero_division=0)
+    cross_fitted = cross_fitted_predictions(targets, probabilities)
+    _, _, cross_fitted_f1, _ = precision_recall_fscore_support(targets, cross_fitted, average=None, zero_division=0)
+
+    top = probabilities.argmax(axis=1)
+    rows = np.arange(len(targets))
+    top_is_gold = targets[rows, top]
+    if primary_labels is None:
+        primary_labels = targets.argmax(axis=1)
+    gold_top = np.where(top_is_gold, top, primary_labels)
+    confusion = np.zeros((len(label_names), len(label_names)), dtype=int)
+    np.add.at(confusion, (gold_top, top), 1)
+
+    roc_auc: list[float | None] = []
+    for column in range(len(label_names)):
+        positives = int(targets[:, column].sum())
+        if 0 < positives < len(targets):
+            roc_auc.append(float(roc_auc_score(targets[:, column], probabilities[:, column])))
+        else:
+            roc_auc.append(None)  # undefined with a single class present
+    defined_auc = [value for value in roc_auc if value is not None]
+
+    return {
+        "examples": int(len(targets)),
+        "accuracy": float(top_is_gold.mean()),
+        "subset_accuracy": float((predicted == targets).all(axis=1).mean()),
+        "macro_f1": float(f1.mean()),
+        "micro_f1": float(micro_f1),
+        "macro_f1_cross_fitted": float(cross_fitted_f1.mean()),
+        "macro_roc_auc": float(np.mean(defined_auc)) if defined_auc else None,
+        "per_class": {
+            name: {
+                "precision": float(precision[column]),
+                "recall": float(recall[column]),
+                "f1": float(f1[column]),
+                "support": int(support[column]),
+                "roc_auc": roc_auc[column],
+                "threshold": float(thresholds[column]),
+            }
+            for column, name in enumerate(label_names)
+        },
+        "confusion_matrix": {
+            "labels": list(label_names),
+            "rows": "gold top label",
+            "columns": "predicted top label",
+            "matrix": confusion.tolist(),
+        },
+    }

@@ -1,0 +1,76 @@
+import datetime as dt
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from jobs import score
+from jobs.settings import Settings
+from models.labels import LABELS
+
+DAY = dt.date(2026, 1, 15)
+
+
+def blank_png(path) -> str:
+    image = Image.fromarray(np.full((96, 96, 3), 200, dtype=np.uint8))
+    image.save(path)
+    return f"file://{path}"
+
+
+def posts_frame(tmp_path) -> pd.DataFrame:
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n-not-really")
+    return pd.DataFrame(
+        {
+            "post_id": ["p1", "p2", "p3", "p4"],
+            "user_id": ["u1", "u1", "u2", "u2"],
+            "created_at": pd.to_datetime(["2026-01-15 10:00"] * 4),
+            "text": ["I am so happy and grateful today, this is wonderful!", "This is disgusting and makes me furious", None, "   "],
+            "image_path": [None, blank_png(tmp_path / "blank.png"), f"file://{tmp_path / 'corrupt.png'}", f"file://{tmp_path / 'gone.png'}"],
+            "dt": ["2026-01-15"] * 4,
+            "landing_dt": ["2026-01-15"] * 4,
+        }
+    )
+
+
+def test_read_image_statuses(tmp_path):
+    assert score.read_image(None) == (None, "no_image")
+    assert score.read_image(str(tmp_path / "nope.png")) == (None, "unreadable")
+    (tmp_path / "big.bin").write_bytes(b"0" * 2048)
+    assert score.read_image(str(tmp_path / "big.bin"), max_bytes=1024) == (None, "too_large")
+    content, status = score.read_image(f"file://{tmp_path / 'big.bin'}")
+    assert status is None and len(content) == 2048
+
+
+def test_score_batch_with_the_committed_models(tmp_path):
+    options = score.scoring_options(Settings())
+    result = score.score_batch(posts_frame(tmp_path), options)
+    assert list(result.columns) == score.SCORES_COLUMNS
+    assert result["post_id"].tolist() == ["p1", "p2", "p3", "p4"]
+    first = np.asarray(result.loc[0, "text_probs"])
+    assert first.shape == (len(LABELS),) and first.sum() == pytest.approx(1.0, abs=1e-4)
+    assert result.loc[0, "fused_label"] == "joy"
+    assert result.loc[1, "fused_label"] in {"anger", "disgust"}
+    assert result.loc[0, "image_status"] == "no_image"
+    assert result.loc[1, "face_count"] == 0 and result.loc[1, "image_probs"] is None  # no face: no guess
+    assert result.loc[2, "image_status"] not in {"ok", "no_face", "no_image"}  # corrupt file has its own code
+    assert result.loc[3, "image_status"] == "unreadable"
+    assert result.loc[2, "fused_probs"] is None and result.loc[2, "fused_label"] is None  # nothing scorable
+    assert result.loc[3, "text_status"] == "no_text"
+    assert result["text_model_version"].nunique() == 1 and result["image_model_version"].nunique() == 1
+
+
+@pytest.mark.spark
+def test_spark_score_job_matches_the_in_process_path(spark, tmp_settings, tmp_path):
+    frame = posts_frame(tmp_path)
+    spark.createDataFrame(frame).write.partitionBy("dt", "landing_dt").parquet(str(tmp_settings.table_path("posts")))
+    manifest = score.run(spark, tmp_settings, DAY)
+    assert manifest["posts"] == manifest["scored"] == 4
+    written = pd.read_parquet(tmp_settings.table_path("scores")).sort_values("post_id").reset_index(drop=True)
+    expected = score.score_batch(frame, score.scoring_options(tmp_settings))
+    assert written["post_id"].tolist() == expected["post_id"].tolist()
+    assert written["fused_label"].tolist() == expected["fused_label"].tolist()
+    np.testing.assert_allclose(np.stack(written.loc[:1, "fused_probs"]), np.stack(expected.loc[:1, "fused_probs"]), atol=1e-5)
+    score.run(spark, tmp_settings, DAY)  # rerun replaces, never appends
+    assert len(pd.read_parquet(tmp_settings.table_path("scores"))) == 4

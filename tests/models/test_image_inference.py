@@ -1,0 +1,142 @@
+"""The shipped face model through ``ImageScorer``: the contract the Spark score job relies on."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from models.image_inference import ImageScorer, load_image_network, load_image_scorer, save_image_network
+from models.image_training import load_face_dataset, stratified_split
+
+MODEL_DIR = Path(os.environ.get("EMODRIFT_IMAGE_MODEL", Path(__file__).resolve().parents[2] / "models" / "weights" / "image"))
+
+
+@pytest.fixture(scope="module")
+def scorer() -> ImageScorer:
+    if not (MODEL_DIR / "model.safetensors").is_file():
+        pytest.skip(f"no trained image model in {MODEL_DIR} (emodrift train image)")
+    return ImageScorer.load(MODEL_DIR, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def fer_faces(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
+    return load_face_dataset(shared_data / "fer2013" / "train_48x48.npz")
+
+
+def encode(pixels: np.ndarray, image_format: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, image_format)
+    return buffer.getvalue()
+
+
+def face_photo(face: np.ndarray, colour: bool = False) -> np.ndarray:
+    """A FER face upscaled and pasted into a larger grey picture (a face the cascade finds)."""
+    canvas = np.full((320, 400), 128, dtype=np.uint8)
+    canvas[60:252, 100:292] = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
+    return np.stack([canvas] * 3, axis=-1) if colour else canvas
+
+
+def test_version_names_model_and_weights(scorer: ImageScorer) -> None:
+    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}", scorer.version)
+
+
+def test_classify_faces_returns_probabilities_and_features(scorer: ImageScorer) -> None:
+    faces = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    probabilities, features = scorer.classify_faces(faces)
+    assert probabilities.shape == (5, 7) and features.shape == (5, scorer.feature_dim)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (probabilities >= 0).all()
+    empty_probabilities, empty_features = scorer.classify_faces(np.zeros((0, 48, 48), np.uint8))
+    assert empty_probabilities.shape == (0, 7) and empty_features.shape == (0, scorer.feature_dim)
+    with pytest.raises(ValueError):
+        scorer.classify_faces(np.zeros((2, 40, 40), np.uint8))
+
+
+def test_the_model_beats_chance_clearly_on_its_validation_faces(scorer, fer_faces) -> None:
+    images, labels = fer_faces
+    _, validation = stratified_split(labels, 0.1, seed=0)  # the split rule in the model card
+    sample = validation[::3]
+    probabilities, _ = scorer.classify_faces(images[sample])
+    accuracy = float((probabilities.argmax(axis=1) == labels[sample]).mean())
+    # Majority class (joy) is 25%; a working model is far above it.
+    assert accuracy >= 0.5, f"validation accuracy {accuracy:.3f}"
+
+
+def test_score_bytes_keeps_order_and_reports_every_case(scorer, fer_faces) -> None:
+    images, _ = fer_faces
+    good = encode(face_photo(images[0], colour=True), "JPEG")
+    png = encode(face_photo(images[0]))
+    inputs = [
+        None,
+        b"",
+        good,
+        png[: len(png) // 2],
+        b"<html>not an image</html>",
+        encode(np.full((300, 300), 180, np.uint8)),
+    ]
+    frame = scorer.score_bytes(inputs, batch_size=2)
+    assert list(frame.columns) == ["image_probs", "image_status", "face_count", "face_boxes", "image_features"]
+    assert list(frame["image_status"]) == ["no_image", "empty_file", "ok", "truncated", "not_an_image", "no_face"]
+    assert frame.loc[2, "face_count"] >= 1
+    assert len(frame.loc[2, "image_probs"]) == 7 and sum(frame.loc[2, "image_probs"]) == pytest.approx(1.0, abs=1e-4)
+    assert len(frame.loc[2, "image_features"]) == scorer.feature_dim
+    x, y, width, height = frame.loc[2, "face_boxes"][0]
+    assert 100 <= x + width / 2 <= 292 and 60 <= y + height / 2 <= 252
+    for row in (0, 1, 3, 4, 5):
+        assert frame.loc[row, "image_probs"] is None and frame.loc[row, "image_features"] is None
+        assert frame.loc[row, "face_count"] == 0
+    assert frame["face_count"].dtype == np.int64
+
+
+def test_two_faces_are_combined_by_area(scorer, fer_faces) -> None:
+    images, _ = fer_faces
+    canvas = np.full((400, 700), 128, dtype=np.uint8)
+    canvas[40:340, 20:320] = cv2.resize(images[0], (300, 300), interpolation=cv2.INTER_CUBIC)
+    canvas[150:310, 450:610] = cv2.resize(images[4], (160, 160), interpolation=cv2.INTER_CUBIC)
+    frame = scorer.score_bytes([encode(canvas)])
+    row = frame.iloc[0]
+    if row["face_count"] < 2:
+        pytest.skip(f"the cascade found {row['face_count']} of the 2 pasted faces")
+    from models.faces import combine_by_area, crop_faces
+
+    probabilities, _ = scorer.classify_faces(crop_faces(canvas, row["face_boxes"]))
+    expected = combine_by_area(probabilities, row["face_boxes"])
+    assert np.allclose(row["image_probs"], expected, atol=1e-5)
+
+
+def test_scoring_is_the_same_in_batches_or_alone(scorer, fer_faces) -> None:
+    images, _ = fer_faces
+    inputs = [encode(face_photo(images[index])) for index in range(4)]
+    together = scorer.score_bytes(inputs, batch_size=4)
+    alone = pd.concat([scorer.score_bytes([data]) for data in inputs], ignore_index=True)
+    assert list(together["image_status"]) == list(alone["image_status"])
+    for left, right in zip(together["image_probs"], alone["image_probs"]):
+        assert (left is None and right is None) or np.allclose(left, right, atol=1e-5)
+
+
+def test_save_and_load_round_trip(scorer, tmp_path) -> None:
+    save_image_network(scorer.network.cpu(), scorer.config, tmp_path)
+    network, config, version = load_image_network(tmp_path, device="cpu")
+    assert config == scorer.config and version == scorer.version  # identical bytes, identical version
+    faces = np.random.default_rng(1).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    reloaded = ImageScorer(network, config, version, scorer.device)
+    assert np.allclose(reloaded.classify_faces(faces)[0], scorer.classify_faces(faces)[0], atol=1e-6)
+
+
+def test_load_image_scorer_is_cached_per_path_and_device(scorer) -> None:
+    first = load_image_scorer(MODEL_DIR, "cpu")
+    assert load_image_scorer(MODEL_DIR.parent / "." / MODEL_DIR.name, "cpu") is first
+    assert load_image_scorer(MODEL_DIR, "cpu") is first
+
+
+def test_missing_model_folder_says_what_to_do(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="emodrift train image"):
+        ImageScorer.load(tmp_path)
