@@ -69,15 +69,6 @@ class DriftOptions:
     device: str = "cpu"
 
 
-def resolve_device(setting: str) -> str:
-    """Turn ``Settings.device`` ('auto' | 'cpu' | 'cuda') into a torch device name."""
-    import torch
-
-    if setting == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return setting
-
-
 def window(run_date: dt.date, lookback_days: int) -> tuple[str, str]:
     """First and last ``dt`` (inclusive) of the look-back window ending on ``run_date``."""
     return (run_date - dt.timedelta(days=lookback_days - 1)).isoformat(), run_date.isoformat()
@@ -274,7 +265,9 @@ def run(
         ``{"users": ..., "sequence_rows": ..., "transitions": ...}``.
     """
     if options is None:
-        options = DriftOptions(device=resolve_device(settings.device))
+        from models.devices import resolve_device
+
+        options = DriftOptions(device=str(resolve_device(settings.device)))
     sequences, transitions = transform(extract(spark, settings, run_date), run_date=run_date, options=options)
     try:
         sequence_rows = load(sequences, str(settings.table_path("sequences")), run_date)

@@ -31,7 +31,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".ti
 def train_main(argv: list[str] | None = None) -> int:
     """``emodrift train image --data <npz> [--output DIR] [--epochs N] [--seed S]``."""
     from models.image_inference import ImageModelConfig, save_image_network
-    from models.image_training import TrainingConfig, load_face_dataset, pick_device, train_face_classifier
+    from models.devices import resolve_device
+    from models.image_training import TrainingConfig, load_face_dataset, train_face_classifier
 
     defaults = TrainingConfig()
     parser = argparse.ArgumentParser(prog="emodrift train image", description="train the face emotion CNN on FER2013")
@@ -74,7 +75,7 @@ def train_main(argv: list[str] | None = None) -> int:
         save_image_network(result.network, model_config, args.output, {"training": dataclasses.asdict(config)})
         card = model_card(
             result=result, config=config, data_path=args.data, labels=labels, metrics=validation_metrics,
-            final=final, device=str(pick_device(args.device)), threads=args.threads,
+            final=final, device=str(resolve_device(args.device)), threads=args.threads,
         )
         (args.output / "MODEL_CARD.md").write_text(card, encoding="utf-8")
         (args.output / "metrics.json").write_text(
@@ -86,7 +87,7 @@ def train_main(argv: list[str] | None = None) -> int:
     )
     from models.image_training import classification_metrics, predict_probabilities
 
-    device = pick_device(args.device)
+    device = resolve_device(args.device)
     validation_images = images[result.validation_indices]
     started = time.perf_counter()
     probabilities, _ = predict_probabilities(

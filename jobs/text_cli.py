@@ -55,7 +55,8 @@ def train_main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from models.text_checkpoint import ENGLISH_WORDS_FILE, TOKENIZER_FILE, resolve_device
+    from models.devices import resolve_device
+    from models.text_checkpoint import ENGLISH_WORDS_FILE, TOKENIZER_FILE
     from models.text_preprocess import build_english_vocabulary
     from models.text_tokenizer import TextTokenizer
     from models.text_training import (

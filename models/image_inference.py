@@ -9,7 +9,6 @@ state dict) and ``config.json`` (architecture ints, preprocessing, labels).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import tempfile
@@ -24,7 +23,9 @@ from safetensors.torch import load_file, save_file
 from models.faces import FaceDetector, combine_by_area, crop_faces
 from models.image_decode import decode_image
 from models.image_network import FACE_SIZE, FaceEmotionCNN
-from models.image_training import pick_device, predict_probabilities
+from models.checkpoints import weights_digest
+from models.devices import resolve_device
+from models.image_training import predict_probabilities
 from models.labels import LABELS
 
 WEIGHTS_FILE = "model.safetensors"
@@ -94,10 +95,9 @@ def load_image_network(model_dir: Path, device: str = "auto") -> tuple[FaceEmoti
         raise ValueError(f"{config_path} labels {config.labels} differ from the pipeline's {LABELS}")
     network = FaceEmotionCNN(**config.network)
     network.load_state_dict(load_file(str(weights_path)))
-    torch_device = pick_device(device)
+    torch_device = resolve_device(device)
     network.to(torch_device).to(memory_format=torch.channels_last).eval()
-    digest = hashlib.sha256(weights_path.read_bytes()).hexdigest()[:8]
-    return network, config, f"{MODEL_NAME}+{digest}"
+    return network, config, f"{MODEL_NAME}+{weights_digest(weights_path)}"
 
 
 class ImageScorer:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from models.devices import resolve_device
 from models.image_network import FaceEmotionCNN, faces_to_input
 from models.labels import LABEL_INDEX, LABELS
 
@@ -195,17 +196,6 @@ def augment_batch(faces: np.ndarray, crop_size: int, config: TrainingConfig, gen
     return ((crops - means) * contrast + means + brightness).clamp(0.0, 1.0)
 
 
-def pick_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` fails clearly when absent."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False; use 'auto' or 'cpu'")
-    if device not in {"cpu", "cuda"}:
-        raise ValueError(f"device must be one of auto, cpu, cuda; got {device!r}")
-    return torch.device(device)
-
-
 @torch.no_grad()
 def predict_probabilities(
     network: FaceEmotionCNN,
@@ -271,7 +261,7 @@ def train_face_classifier(
     Returns:
         The :class:`TrainingResult` holding the best network (on CPU, eval mode).
     """
-    torch_device = pick_device(device)
+    torch_device = resolve_device(device)
     torch.manual_seed(config.seed)
     generator = np.random.default_rng(config.seed)
     train_indices, validation_indices = stratified_split(labels, config.validation_fraction, config.seed)

@@ -16,13 +16,13 @@ touches a file.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from models.checkpoints import weights_digest as checkpoint_digest
 from models.text_network import TextEmotionNetwork
 
 CONFIG_FILE = "config.json"
@@ -154,18 +154,6 @@ def load_text_checkpoint(model_dir: Path) -> tuple[TextEmotionNetwork, TextModel
 
 def weights_digest(model_dir: Path, length: int = 8) -> str:
     """Short SHA-256 of the weights file, so a version string names the exact weights."""
-    digest = hashlib.sha256((Path(model_dir) / WEIGHTS_FILE).read_bytes()).hexdigest()
-    return digest[:length]
+    return checkpoint_digest(Path(model_dir) / WEIGHTS_FILE, length)
 
 
-def resolve_device(device: str) -> torch.device:
-    """Turn ``"auto"|"cpu"|"cuda"`` into a device; ``auto`` takes CUDA when it is present."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' was asked for but torch.cuda.is_available() is False; use 'auto' or 'cpu'")
-        return torch.device("cuda")
-    raise ValueError(f"device must be one of auto, cpu, cuda; got {device!r}")

@@ -18,12 +18,12 @@ import pandas as pd
 import torch
 
 from models.labels import LABELS
+from models.devices import resolve_device
 from models.text_checkpoint import (
     ENGLISH_WORDS_FILE,
     TOKENIZER_FILE,
     TextModelConfig,
     load_text_checkpoint,
-    resolve_device,
     weights_digest,
 )
 from models.text_network import TextEmotionNetwork

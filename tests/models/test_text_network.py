@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from models.devices import resolve_device
 from models.text_checkpoint import (
     TextModelConfig,
     build_text_network,
     load_text_checkpoint,
-    resolve_device,
     save_text_checkpoint,
     weights_digest,
 )
