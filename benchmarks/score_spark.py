@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"text  (c) Spark job   : {text_spark:9.1f} posts/s per core   peak RSS {peak / 2**20:.0f} MiB (tree)", flush=True)
     print(f"text  ratio (c)/(a)   : {text_spark / text_alone:.2f}", flush=True)
 
+    if args.images <= 0:
+        return 0
     images = face_images(args.images, settings.shared_data, args.seed)
     if images is None:
         print(f"image: skipped, no FER2013 data under {settings.shared_data}", file=sys.stderr)

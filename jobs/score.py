@@ -131,12 +131,15 @@ def transform(posts: DataFrame, *, options: ScoringOptions, partitions: int) -> 
             if len(batch):
                 yield score_batch(batch.reset_index(drop=True), options)
 
-    return posts.repartition(partitions, "post_id").mapInPandas(score_batches, SCORES_SCHEMA)
+    if posts.rdd.getNumPartitions() < partitions:
+        # spread a day stored in few files over every core; never shuffle when it already is
+        posts = posts.repartition(partitions)
+    return posts.mapInPandas(score_batches, SCORES_SCHEMA)
 
 
 def load(scores: DataFrame, settings: Settings, landing_date: dt.date) -> None:
     delete_partitions(scores.sparkSession, settings.table_path("scores"), f"dt=*/landing_dt={landing_date.isoformat()}")
-    write_partitioned(scores.repartition("dt"), settings.table_path("scores"), ["dt", "landing_dt"])
+    write_partitioned(scores, settings.table_path("scores"), ["dt", "landing_dt"])
 
 
 def scoring_options(settings: Settings) -> ScoringOptions:
