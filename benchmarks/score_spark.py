@@ -144,15 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     text_scorer = load_text_scorer(settings.text_model, "cpu")
     image_scorer = load_image_scorer(settings.image_model, "cpu")
 
-    texts = sample_texts(args.texts, args.seed)
-    with PeakMemory() as memory:
-        alone = timed(lambda: text_scorer.score(texts, batch_size=settings.score_batch_size), args.repeats)
-    text_alone = args.texts / alone
-    print(f"text  (a) model alone : {text_alone:9.1f} posts/s per core   peak RSS {memory.peak_bytes / 2**20:.0f} MiB", flush=True)
-    seconds, peak = spark_seconds(posts_frame(texts, [None] * args.texts), args.cores, args.repeats)
-    text_spark = args.texts / seconds / args.cores
-    print(f"text  (c) Spark job   : {text_spark:9.1f} posts/s per core   peak RSS {peak / 2**20:.0f} MiB (tree)", flush=True)
-    print(f"text  ratio (c)/(a)   : {text_spark / text_alone:.2f}", flush=True)
+    if args.texts > 0:  # --texts 0 measures the image path only
+        texts = sample_texts(args.texts, args.seed)
+        with PeakMemory() as memory:
+            alone = timed(lambda: text_scorer.score(texts, batch_size=settings.score_batch_size), args.repeats)
+        text_alone = args.texts / alone
+        print(f"text  (a) model alone : {text_alone:9.1f} posts/s per core   peak RSS {memory.peak_bytes / 2**20:.0f} MiB", flush=True)
+        seconds, peak = spark_seconds(posts_frame(texts, [None] * args.texts), args.cores, args.repeats)
+        text_spark = args.texts / seconds / args.cores
+        print(f"text  (c) Spark job   : {text_spark:9.1f} posts/s per core   peak RSS {peak / 2**20:.0f} MiB (tree)", flush=True)
+        print(f"text  ratio (c)/(a)   : {text_spark / text_alone:.2f}", flush=True)
 
     if args.images <= 0:
         return 0

@@ -44,6 +44,7 @@ def train_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-width", type=int, default=defaults.base_width)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience)
+    parser.add_argument("--crop-size", type=int, default=defaults.crop_size, help="side of the random training crop of the 48x48 faces")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
     parser.add_argument("--time-limit-minutes", type=float, default=None)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (shared machines: keep 1)")
@@ -60,6 +61,7 @@ def train_main(argv: list[str] | None = None) -> int:
         base_width=args.base_width,
         learning_rate=args.learning_rate,
         patience=args.patience,
+        crop_size=args.crop_size,
         time_limit_minutes=args.time_limit_minutes,
     )
     images, labels = load_face_dataset(args.data)
@@ -180,7 +182,7 @@ Confusion matrix (rows true, columns predicted, LABELS order): `{metrics['confus
 ## Limits
 - FER2013 is low-resolution, mostly frontal, web-scraped faces; expect lower accuracy on
   profile faces, children, and faces the Haar cascade crops differently.
-- Reproduce: `emodrift train image --data ../shared/data/fer2013/train_48x48.npz --seed {config.seed} --epochs {config.epochs}`.
+- Reproduce: `emodrift train image --data ../shared/data/fer2013/train_48x48.npz --seed {config.seed} --epochs {config.epochs} --base-width {config.base_width} --crop-size {config.crop_size} --patience {config.patience}`.
 """
 
 
