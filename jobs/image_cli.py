@@ -32,7 +32,7 @@ def train_main(argv: list[str] | None = None) -> int:
     """``emodrift train image --data <npz> [--output DIR] [--epochs N] [--seed S]``."""
     from models.image_inference import ImageModelConfig, save_image_network
     from models.devices import resolve_device
-    from models.image_training import TrainingConfig, load_face_dataset, train_face_classifier
+    from models.image_training import OPTIMIZERS, TrainingConfig, load_face_dataset, train_face_classifier
 
     defaults = TrainingConfig()
     parser = argparse.ArgumentParser(prog="emodrift train image", description="train the face emotion CNN on FER2013")
@@ -42,7 +42,9 @@ def train_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--base-width", type=int, default=defaults.base_width)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=defaults.optimizer)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="one-cycle peak learning rate")
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--patience", type=int, default=defaults.patience)
     parser.add_argument("--crop-size", type=int, default=defaults.crop_size, help="side of the random training crop of the 48x48 faces")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
@@ -59,7 +61,9 @@ def train_main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         base_width=args.base_width,
+        optimizer=args.optimizer,
         learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
         patience=args.patience,
         crop_size=args.crop_size,
         time_limit_minutes=args.time_limit_minutes,

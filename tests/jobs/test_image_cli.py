@@ -137,7 +137,12 @@ def test_train_writes_weights_and_a_measured_model_card(fer_sample, tmp_path, ca
     repeated = np.repeat(np.arange(len(labels)), 10)
     np.savez(data, images=images[repeated], labels=labels[repeated], label_names=FER_NAMES)
     output = tmp_path / "model"
-    assert emodrift(["train", "image", "--data", str(data), "--output", str(output), "--epochs", "1", "--base-width", "8", "--no-progress", "--device", "cpu"]) == 0
+    assert emodrift([
+        "train", "image", "--data", str(data), "--output", str(output), "--epochs", "1", "--base-width", "8",
+        "--optimizer", "sgd", "--learning-rate", "0.05", "--weight-decay", "0.001", "--no-progress", "--device", "cpu",
+    ]) == 0
+    training = json.loads((output / "config.json").read_text())["training"]
+    assert (training["optimizer"], training["learning_rate"], training["weight_decay"]) == ("sgd", 0.05, 0.001)
     assert {"model.safetensors", "config.json", "MODEL_CARD.md", "metrics.json"} <= {path.name for path in output.iterdir()}
     card = (output / "MODEL_CARD.md").read_text()
     for needle in ("Status: **final**", "Accuracy:", "macro-F1", "Parameters:", "images/s", "np.random.default_rng(0)"):

@@ -11,6 +11,7 @@ import torch
 from models.image_training import (
     TrainingConfig,
     augment_batch,
+    build_optimizer,
     class_weights,
     classification_metrics,
     load_face_dataset,
@@ -93,13 +94,26 @@ def synthetic_faces(count: int, generator: np.random.Generator) -> tuple[np.ndar
     return images, labels
 
 
+def test_optimizer_choice_is_validated_and_built() -> None:
+    from models.image_network import FaceEmotionCNN
+
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        TrainingConfig(optimizer="adam")
+    network = FaceEmotionCNN(base_width=4, feature_dim=8)
+    sgd = build_optimizer(network, TrainingConfig(optimizer="sgd", learning_rate=0.1, weight_decay=1e-3))
+    assert isinstance(sgd, torch.optim.SGD)
+    assert sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.9 and sgd.defaults["weight_decay"] == 1e-3
+    assert isinstance(build_optimizer(network, TrainingConfig(optimizer="adamw")), torch.optim.AdamW)
+
+
 @pytest.mark.slow
-def test_a_short_run_learns_a_learnable_task() -> None:
+@pytest.mark.parametrize(("optimizer", "learning_rate"), [("adamw", 1e-2), ("sgd", 0.1)])
+def test_a_short_run_learns_a_learnable_task(optimizer: str, learning_rate: float) -> None:
     torch.set_num_threads(1)
     images, labels = synthetic_faces(1400, np.random.default_rng(0))
     config = dataclasses.replace(
-        TrainingConfig(), epochs=3, base_width=8, feature_dim=32, batch_size=64, learning_rate=1e-2,
-        max_rotation_degrees=0.0, max_scale_change=0.0,
+        TrainingConfig(), epochs=3, base_width=8, feature_dim=32, batch_size=64, optimizer=optimizer,
+        learning_rate=learning_rate, max_rotation_degrees=0.0, max_scale_change=0.0,
     )
     improvements: list[float] = []
     result = train_face_classifier(
