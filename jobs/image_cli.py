@@ -109,6 +109,9 @@ def train_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+OPTIMIZER_NAMES = {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}
+
+
 def model_card(*, result, config, data_path: Path, labels: np.ndarray, metrics: dict, final: bool, device: str, threads: int) -> str:
     """The MODEL_CARD.md text: data, split rule, every measured metric, cost."""
     parameters = sum(parameter.numel() for parameter in result.network.parameters())
@@ -158,7 +161,7 @@ faces in a picture are combined by face area; no face gives a null prediction.
   pixel mean {result.pixel_mean:.4f} and std {result.pixel_std:.4f}; prediction averages the face and its mirror.
 
 ## Training
-- Seed {config.seed}; AdamW (lr {config.learning_rate}, weight decay {config.weight_decay}), one-cycle schedule over
+- Seed {config.seed}; {OPTIMIZER_NAMES[config.optimizer]} (peak lr {config.learning_rate}, weight decay {config.weight_decay}), one-cycle schedule over
   {config.epochs} epochs, batch {config.batch_size}, label smoothing {config.label_smoothing}.
 - Augmentation: random rotation (±{config.max_rotation_degrees}°), scale (±{config.max_scale_change:.0%}), random
   {config.crop_size}x{config.crop_size} crop, horizontal flip, brightness/contrast jitter.

@@ -255,7 +255,7 @@ def train_face_classifier(
     on_improvement: Callable[[TrainingResult, dict[str, float]], None] | None = None,
     progress: bool = True,
 ) -> TrainingResult:
-    """Train :class:`FaceEmotionCNN` with AdamW + one-cycle LR, keep the best epoch by val accuracy.
+    """Train :class:`FaceEmotionCNN` (AdamW or SGD, one-cycle LR), keep the best epoch by val accuracy.
 
     Early stopping: training ends after ``config.patience`` epochs without a better
     validation accuracy (or at ``config.time_limit_minutes``).
