@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -104,6 +102,11 @@ def test_optimizer_choice_is_validated_and_built() -> None:
     assert isinstance(sgd, torch.optim.SGD)
     assert sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.9 and sgd.defaults["weight_decay"] == 1e-3
     assert isinstance(build_optimizer(network, TrainingConfig(optimizer="adamw")), torch.optim.AdamW)
+    # Unset learning rate and decay follow the optimizer: decoupled AdamW decay is ~100x SGD's L2.
+    assert (TrainingConfig().learning_rate, TrainingConfig().weight_decay) == (3e-3, 0.05)
+    assert (TrainingConfig(optimizer="sgd").learning_rate, TrainingConfig(optimizer="sgd").weight_decay) == (0.1, 5e-4)
+    with pytest.raises(ValueError, match="learning_rate > 0"):
+        TrainingConfig(learning_rate=0.0)
 
 
 @pytest.mark.slow
@@ -111,8 +114,8 @@ def test_optimizer_choice_is_validated_and_built() -> None:
 def test_a_short_run_learns_a_learnable_task(optimizer: str, learning_rate: float) -> None:
     torch.set_num_threads(1)
     images, labels = synthetic_faces(1400, np.random.default_rng(0))
-    config = dataclasses.replace(
-        TrainingConfig(), epochs=3, base_width=8, feature_dim=32, batch_size=64, optimizer=optimizer,
+    config = TrainingConfig(
+        epochs=3, base_width=8, feature_dim=32, batch_size=64, optimizer=optimizer,
         learning_rate=learning_rate, max_rotation_degrees=0.0, max_scale_change=0.0,
     )
     improvements: list[float] = []
