@@ -21,32 +21,31 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.image_inference import load_image_network
-from models.image_training import classification_metrics, load_face_dataset, stratified_split
+from models.image_inference import ImageModelConfig, load_image_network
+from models.image_network import FaceEmotionCNN
+from models.image_training import classification_metrics, load_face_dataset, predict_probabilities, stratified_split
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("EMODRIFT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")) / "fer2013" / "train_48x48.npz"
 
 
-@torch.no_grad()
-def shifted_probabilities(model_dir: Path, faces: np.ndarray, shift: int) -> np.ndarray:
+def shifted_probabilities(network: FaceEmotionCNN, config: ImageModelConfig, faces: np.ndarray, shift: int) -> np.ndarray:
     """Mean softmax over the centre crop (+ four diagonal shifts when ``shift`` > 0), each mirrored too."""
-    network, config, _ = load_image_network(model_dir, "cpu")
-    margin = (faces.shape[1] - config.crop_size) // 2
+    crop = config.crop_size
+    margin = (faces.shape[1] - crop) // 2
     if shift > margin:
-        raise ValueError(f"shift {shift} exceeds the crop margin {margin} of {model_dir}")
+        raise ValueError(f"shift {shift} exceeds the crop margin {margin}")
     offsets = [(0, 0)] + ([(-shift, -shift), (-shift, shift), (shift, -shift), (shift, shift)] if shift else [])
-    total = np.zeros((len(faces), network.classifier.out_features), dtype=np.float64)
+    views = []
     for down, right in offsets:
         top, left = margin + down, margin + right
-        crops = faces[:, top : top + config.crop_size, left : left + config.crop_size].astype(np.float32) / 255.0
-        inputs = torch.from_numpy(((crops - config.pixel_mean) / config.pixel_std)[:, None]).contiguous(
-            memory_format=torch.channels_last
+        # Pre-cut crops of the model's size: predict_probabilities' centre crop is then the identity.
+        probabilities, _ = predict_probabilities(
+            network, faces[:, top : top + crop, left : left + crop], crop_size=crop,
+            pixel_mean=config.pixel_mean, pixel_std=config.pixel_std, device=torch.device("cpu"), batch_size=512,
         )
-        for view in (inputs, torch.flip(inputs, dims=[3])):
-            for start in range(0, len(view), 512):
-                total[start : start + 512] += torch.softmax(network(view[start : start + 512]), dim=1).numpy()
-    return total / (2 * len(offsets))
+        views.append(probabilities)
+    return np.mean(views, axis=0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     faces, truth = images[validation], labels[validation]
     centre: list[np.ndarray] = []
     for model_dir in args.model_dirs:
+        network, config, _ = load_image_network(model_dir, "cpu")
         for shift in (0, 1, 2, 3):
-            probabilities = shifted_probabilities(model_dir, faces, shift)
+            probabilities = shifted_probabilities(network, config, faces, shift)
             if shift == 0:
                 centre.append(probabilities)
             metrics = classification_metrics(truth, probabilities)

@@ -189,7 +189,7 @@ Confusion matrix (rows true, columns predicted, LABELS order): `{metrics['confus
 ## Limits
 - FER2013 is low-resolution, mostly frontal, web-scraped faces; expect lower accuracy on
   profile faces, children, and faces the Haar cascade crops differently.
-- Reproduce: `emodrift train image --data ../shared/data/fer2013/train_48x48.npz --seed {config.seed} --epochs {config.epochs} --base-width {config.base_width} --crop-size {config.crop_size} --patience {config.patience}`.
+- Reproduce: `emodrift train image --data ../shared/data/fer2013/train_48x48.npz --seed {config.seed} --epochs {config.epochs} --base-width {config.base_width} --crop-size {config.crop_size} --patience {config.patience} --optimizer {config.optimizer} --learning-rate {config.learning_rate} --weight-decay {config.weight_decay}`.
 """
 
 

@@ -145,7 +145,7 @@ def test_train_writes_weights_and_a_measured_model_card(fer_sample, tmp_path, ca
     assert (training["optimizer"], training["learning_rate"], training["weight_decay"]) == ("sgd", 0.05, 0.001)
     assert {"model.safetensors", "config.json", "MODEL_CARD.md", "metrics.json"} <= {path.name for path in output.iterdir()}
     card = (output / "MODEL_CARD.md").read_text()
-    for needle in ("Status: **final**", "SGD with Nesterov momentum (peak lr 0.05", "Accuracy:", "macro-F1", "Parameters:", "images/s", "np.random.default_rng(0)"):
+    for needle in ("Status: **final**", "SGD with Nesterov momentum (peak lr 0.05", "--optimizer sgd --learning-rate 0.05 --weight-decay 0.001", "Accuracy:", "macro-F1", "Parameters:", "images/s", "np.random.default_rng(0)"):
         assert needle in card
     metrics = json.loads((output / "metrics.json").read_text())["validation"]
     assert metrics["count"] == 14 and "inference_images_per_second" in metrics
