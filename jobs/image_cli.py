@@ -47,12 +47,30 @@ def train_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weight-decay", type=float, default=None, help="default: adamw 0.05 (decoupled), sgd 0.0005 (L2)")
     parser.add_argument("--patience", type=int, default=defaults.patience)
     parser.add_argument("--crop-size", type=int, default=defaults.crop_size, help="side of the random training crop of the 48x48 faces")
+    parser.add_argument(
+        "--random-erasing", type=float, default=defaults.random_erasing,
+        help="share of training faces with one rectangle replaced by noise (0 disables)",
+    )
+    parser.add_argument(
+        "--test-time-shift", type=int, default=2,
+        help="pixels of the four diagonal crop shifts averaged at scoring time (0: centre and mirror only)",
+    )
+    parser.add_argument(
+        "--teacher", type=Path, action="append", default=[], metavar="MODEL_DIR",
+        help="distil from this checkpoint (repeat to average several); it must share this run's split",
+    )
+    parser.add_argument(
+        "--distillation-weight", type=float, default=None,
+        help="share of the teachers' prediction in each target (default 0.5 with --teacher)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
     parser.add_argument("--time-limit-minutes", type=float, default=None)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (shared machines: keep 1)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if not 0 <= args.test_time_shift <= (48 - args.crop_size) // 2:
+        parser.error(f"--test-time-shift must be in [0, {(48 - args.crop_size) // 2}] for --crop-size {args.crop_size}")
 
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(
@@ -66,22 +84,33 @@ def train_main(argv: list[str] | None = None) -> int:
         weight_decay=args.weight_decay,
         patience=args.patience,
         crop_size=args.crop_size,
+        random_erasing=args.random_erasing,
+        distillation_weight=(0.5 if args.teacher else 0.0) if args.distillation_weight is None else args.distillation_weight,
         time_limit_minutes=args.time_limit_minutes,
     )
+    if args.teacher and config.distillation_weight == 0:
+        parser.error("--teacher needs a --distillation-weight above 0")
+    if config.distillation_weight > 0 and not args.teacher:
+        parser.error("--distillation-weight needs at least one --teacher")
     images, labels = load_face_dataset(args.data)
     if args.limit is not None:
         images, labels = images[: args.limit], labels[: args.limit]
     print(f"training on {len(labels)} images from {args.data}; config {dataclasses.asdict(config)}", flush=True)
+    teacher_probabilities, teachers = None, []
+    if args.teacher:
+        teacher_probabilities, teachers = teacher_predictions(args.teacher, images, config, args.device)
 
     def write_checkpoint(result, validation_metrics: dict, final: bool = False) -> None:
         model_config = ImageModelConfig(
             network=config.network_arguments(), crop_size=config.crop_size,
-            pixel_mean=result.pixel_mean, pixel_std=result.pixel_std,
+            pixel_mean=result.pixel_mean, pixel_std=result.pixel_std, test_time_shift=args.test_time_shift,
         )
-        save_image_network(result.network, model_config, args.output, {"training": dataclasses.asdict(config)})
+        extra = {"training": dataclasses.asdict(config)} | ({"teachers": teachers} if teachers else {})
+        save_image_network(result.network, model_config, args.output, extra)
         card = model_card(
             result=result, config=config, data_path=args.data, labels=labels, metrics=validation_metrics,
-            final=final, device=str(resolve_device(args.device)), threads=args.threads,
+            final=final, device=str(resolve_device(args.device)), threads=args.threads, teachers=teachers,
+            test_time_shift=args.test_time_shift,
         )
         (args.output / "MODEL_CARD.md").write_text(card, encoding="utf-8")
         (args.output / "metrics.json").write_text(
@@ -89,7 +118,8 @@ def train_main(argv: list[str] | None = None) -> int:
         )
 
     result = train_face_classifier(
-        images, labels, config, device=args.device, on_improvement=write_checkpoint, progress=not args.no_progress
+        images, labels, config, device=args.device, on_improvement=write_checkpoint, progress=not args.no_progress,
+        teacher_probabilities=teacher_probabilities,
     )
     from models.image_training import classification_metrics, predict_probabilities
 
@@ -99,20 +129,58 @@ def train_main(argv: list[str] | None = None) -> int:
     probabilities, _ = predict_probabilities(
         result.network.to(device).to(memory_format=torch.channels_last), validation_images,
         crop_size=config.crop_size, pixel_mean=result.pixel_mean, pixel_std=result.pixel_std, device=device,
+        test_time_shift=args.test_time_shift,
     )
     inference_seconds = time.perf_counter() - started
     metrics = classification_metrics(labels[result.validation_indices], probabilities)
     metrics["inference_images_per_second"] = len(validation_images) / inference_seconds
+    metrics["test_time_shift"] = args.test_time_shift
+    best = result.history[result.best_epoch - 1]
+    metrics["centre_and_mirror"] = {"accuracy": best["validation_accuracy"], "macro_f1": best["validation_macro_f1"]}
     result.network.cpu()
     write_checkpoint(result, metrics, final=True)
     print(json.dumps({key: metrics[key] for key in ("accuracy", "macro_f1", "macro_roc_auc")}), flush=True)
     return 0
 
 
+def teacher_predictions(teacher_dirs: list[Path], images: np.ndarray, config, device: str) -> tuple[np.ndarray, list[dict]]:
+    """Average the teachers' (flip-averaged) probabilities over every face, after checking that
+    each teacher held out the same validation faces this run will measure on.
+
+    Returns:
+        (N, len(LABELS)) averaged probabilities, and one record per teacher for the model card.
+    """
+    from models.image_inference import load_image_network
+    from models.image_training import predict_probabilities
+
+    all_probabilities, records = [], []
+    for teacher_dir in teacher_dirs:
+        network, teacher_config, version = load_image_network(teacher_dir, device)
+        training = json.loads((teacher_dir / "config.json").read_text(encoding="utf-8")).get("training", {})
+        split = (training.get("seed"), training.get("validation_fraction"))
+        if split != (config.seed, config.validation_fraction):
+            raise SystemExit(
+                f"teacher {teacher_dir} was trained with split seed/fraction {split}, this run uses "
+                f"{(config.seed, config.validation_fraction)}: it has seen this run's validation faces. "
+                "Distil only from teachers trained with the same --seed."
+            )
+        print(f"teacher {teacher_dir} ({version}): predicting {len(images)} faces", flush=True)
+        probabilities, _ = predict_probabilities(
+            network, images, crop_size=teacher_config.crop_size, pixel_mean=teacher_config.pixel_mean,
+            pixel_std=teacher_config.pixel_std, device=next(network.parameters()).device,
+        )
+        all_probabilities.append(probabilities)
+        records.append({"path": str(teacher_dir), "version": version})
+    return np.mean(all_probabilities, axis=0), records
+
+
 OPTIMIZER_NAMES = {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}
 
 
-def model_card(*, result, config, data_path: Path, labels: np.ndarray, metrics: dict, final: bool, device: str, threads: int) -> str:
+def model_card(
+    *, result, config, data_path: Path, labels: np.ndarray, metrics: dict, final: bool, device: str, threads: int,
+    teachers: list[dict] | None = None, test_time_shift: int = 0,
+) -> str:
     """The MODEL_CARD.md text: data, split rule, every measured metric, cost."""
     parameters = sum(parameter.numel() for parameter in result.network.parameters())
     counts = np.bincount(labels, minlength=len(LABELS))
@@ -128,7 +196,32 @@ def model_card(*, result, config, data_path: Path, labels: np.ndarray, metrics: 
     )
     state = "final" if final else f"IN PROGRESS (best so far, after epoch {result.epochs_run} of {config.epochs})"
     inference = metrics.get("inference_images_per_second")
-    inference_line = f"- Inference (crops, with flip averaging): {inference:.0f} images/s\n" if inference else ""
+    views = "the face and its mirror" if test_time_shift == 0 else (
+        f"10 views: the centre crop and four crops shifted {test_time_shift} px diagonally, each with its mirror"
+    )
+    inference_line = f"- Inference (crops, {views}): {inference:.0f} images/s\n" if inference else ""
+    metrics_views = (
+        "scored like the pipeline scores" if metrics.get("test_time_shift", 0) == test_time_shift
+        else "centre crop and mirror; the final metrics use every test-time view"
+    )
+    centre = metrics.get("centre_and_mirror")
+    if centre and test_time_shift:
+        inference_line += (
+            f"- Centre crop and mirror only (the per-epoch selection metric): accuracy {centre['accuracy']:.4f}, "
+            f"macro-F1 {centre['macro_f1']:.4f}.\n"
+        )
+    teacher_flags = "".join(f" --teacher {teacher['path']}" for teacher in teachers or [])
+    if teachers:
+        teacher_flags += f" --distillation-weight {config.distillation_weight}"
+    teachers_line = (
+        f"- Knowledge distillation: targets mix the label ({1 - config.distillation_weight:.0%}) with the averaged\n"
+        f"  flip-averaged prediction ({config.distillation_weight:.0%}) of {len(teachers)} teacher network(s) trained on the\n"
+        f"  same split: {', '.join(teacher['version'] for teacher in teachers)}.\n"
+        if teachers else ""
+    )
+    erasing_text = (
+        f", random erasing of one 2-25% rectangle in {config.random_erasing:.0%} of faces" if config.random_erasing else ""
+    )
     return f"""# Face emotion CNN (image-cnn-v1) — model card
 
 Status: **{state}**. Written {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.
@@ -158,20 +251,20 @@ faces in a picture are combined by face area; no face gives a null prediction.
   linear {config.feature_dim}-d projection (the `image_features`), dropout {config.dropout}, linear classifier.
 - Parameters: {parameters:,}.
 - Input: centre {config.crop_size}x{config.crop_size} crop of the 48x48 face, standardised with the training
-  pixel mean {result.pixel_mean:.4f} and std {result.pixel_std:.4f}; prediction averages the face and its mirror.
+  pixel mean {result.pixel_mean:.4f} and std {result.pixel_std:.4f}; prediction averages {views}.
 
 ## Training
 - Seed {config.seed}; {OPTIMIZER_NAMES[config.optimizer]} (peak lr {config.learning_rate}, weight decay {config.weight_decay}), one-cycle schedule over
   {config.epochs} epochs, batch {config.batch_size}, label smoothing {config.label_smoothing}.
 - Augmentation: random rotation (±{config.max_rotation_degrees}°), scale (±{config.max_scale_change:.0%}), random
-  {config.crop_size}x{config.crop_size} crop, horizontal flip, brightness/contrast jitter.
+  {config.crop_size}x{config.crop_size} crop, horizontal flip, brightness/contrast jitter{erasing_text}.
 - Class imbalance: cross-entropy weighted by (1/count)^{config.class_weight_power}, normalised to mean 1.
-- Early stopping: best validation accuracy kept, stop after {config.patience} epochs without improvement.
+{teachers_line}- Early stopping: best validation accuracy kept, stop after {config.patience} epochs without improvement.
 - Ran {result.epochs_run} epochs, best epoch {result.best_epoch}; wall time {result.training_seconds / 60:.1f} min
   on {device} ({threads} torch thread(s), {platform.processor() or platform.machine()}); training throughput
   {result.training_images_per_second:.0f} images/s.
 
-## Validation metrics (best epoch)
+## Validation metrics (best epoch, {metrics_views})
 - Accuracy: **{metrics['accuracy']:.4f}**; macro-F1: **{metrics['macro_f1']:.4f}**; macro one-vs-rest ROC-AUC:
   {metrics['macro_roc_auc'] if metrics['macro_roc_auc'] is None else format(metrics['macro_roc_auc'], '.4f')}.
 {inference_line}
@@ -189,7 +282,7 @@ Confusion matrix (rows true, columns predicted, LABELS order): `{metrics['confus
 ## Limits
 - FER2013 is low-resolution, mostly frontal, web-scraped faces; expect lower accuracy on
   profile faces, children, and faces the Haar cascade crops differently.
-- Reproduce: `emodrift train image --data ../shared/data/fer2013/train_48x48.npz --seed {config.seed} --epochs {config.epochs} --base-width {config.base_width} --crop-size {config.crop_size} --patience {config.patience} --optimizer {config.optimizer} --learning-rate {config.learning_rate} --weight-decay {config.weight_decay}`.
+- Reproduce: `emodrift train image --data ../shared/data/fer2013/train_48x48.npz --seed {config.seed} --epochs {config.epochs} --base-width {config.base_width} --crop-size {config.crop_size} --patience {config.patience} --optimizer {config.optimizer} --learning-rate {config.learning_rate} --weight-decay {config.weight_decay} --random-erasing {config.random_erasing} --test-time-shift {test_time_shift}{teacher_flags}`.
 """
 
 
@@ -198,13 +291,21 @@ Confusion matrix (rows true, columns predicted, LABELS order): `{metrics['confus
 
 def eval_main(argv: list[str] | None = None) -> int:
     """``emodrift eval image --data <npz | class folders> [--model-dir] [--confusion-png]``: JSON metrics."""
-    from models.image_inference import load_image_scorer
-    from models.image_training import classification_metrics
+    from models.image_inference import ImageScorer
+    from models.image_training import classification_metrics, stratified_split
 
     parser = argparse.ArgumentParser(prog="emodrift eval image", description="evaluate the face CNN on face crops")
     parser.add_argument("--data", type=Path, required=True, help="npz (images, labels, label_names) or a folder with one sub-folder per class")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_IMAGE_MODEL)
     parser.add_argument("--confusion-png", type=Path, default=None)
+    parser.add_argument(
+        "--split", choices=["all", "validation"], default="all",
+        help="validation: only the faces the checkpoint held out (its training seed and fraction; "
+        "--data must be the npz it trained on)",
+    )
+    parser.add_argument(
+        "--test-time-shift", type=int, default=None, help="override the checkpoint's test-time crop shift (0: centre and mirror)"
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -215,11 +316,29 @@ def eval_main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"emodrift eval image: {error}", file=sys.stderr)
         return 2
-    scorer = load_image_scorer(args.model_dir, args.device)
+    try:
+        scorer = ImageScorer.load(args.model_dir, args.device)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"emodrift eval image: {error}", file=sys.stderr)
+        return 2
+    if args.test_time_shift is not None:
+        margin = (scorer.config.face_size - scorer.config.crop_size) // 2
+        if not 0 <= args.test_time_shift <= margin:
+            parser.error(f"--test-time-shift must be in [0, {margin}] for this model's {scorer.config.crop_size}-pixel crop")
+        scorer.config = dataclasses.replace(scorer.config, test_time_shift=args.test_time_shift)
+    if args.split == "validation":
+        training = json.loads((args.model_dir / "config.json").read_text(encoding="utf-8")).get("training")
+        if not training:
+            print(f"emodrift eval image: {args.model_dir}/config.json records no training split", file=sys.stderr)
+            return 2
+        _, validation_indices = stratified_split(labels, training["validation_fraction"], training["seed"])
+        faces, labels = faces[validation_indices], labels[validation_indices]
     probabilities, _ = scorer.classify_faces(faces)
     metrics = classification_metrics(labels, probabilities)
     metrics["model_version"] = scorer.version
     metrics["data"] = str(args.data)
+    metrics["split"] = args.split
+    metrics["test_time_shift"] = scorer.config.test_time_shift
     if args.confusion_png is not None:
         write_confusion_png(np.asarray(metrics["confusion_matrix"]), list(LABELS), args.confusion_png)
         metrics["confusion_png"] = str(args.confusion_png)

@@ -43,6 +43,9 @@ class ImageModelConfig:
     pixel_std: float
     labels: tuple[str, ...] = LABELS
     face_size: int = FACE_SIZE
+    # Pixels of the four diagonal test-time crop shifts (0: centre and mirror only); see
+    # ``models.image_training.predict_probabilities``.
+    test_time_shift: int = 0
 
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "labels": list(self.labels)}
@@ -81,7 +84,8 @@ def load_image_network(model_dir: Path, device: str = "auto") -> tuple[FaceEmoti
 
     Returns:
         (network in eval mode on the chosen device, its config, version string
-        ``image-cnn-v1+<first 8 hex of the weights' sha256>``).
+        ``image-cnn-v1+<first 8 hex of the weights' sha256>``, suffixed ``-shift<k>`` when the
+        config asks for test-time shifts: same weights, different scores, different version).
     """
     model_dir = Path(model_dir)
     weights_path, config_path = model_dir / WEIGHTS_FILE, model_dir / CONFIG_FILE
@@ -97,7 +101,8 @@ def load_image_network(model_dir: Path, device: str = "auto") -> tuple[FaceEmoti
     network.load_state_dict(load_file(str(weights_path)))
     torch_device = resolve_device(device)
     network.to(torch_device).to(memory_format=torch.channels_last).eval()
-    return network, config, f"{MODEL_NAME}+{weights_digest(weights_path)}"
+    suffix = f"-shift{config.test_time_shift}" if config.test_time_shift else ""
+    return network, config, f"{MODEL_NAME}+{weights_digest(weights_path)}{suffix}"
 
 
 class ImageScorer:
@@ -142,6 +147,7 @@ class ImageScorer:
             pixel_mean=self.config.pixel_mean,
             pixel_std=self.config.pixel_std,
             device=self.device,
+            test_time_shift=self.config.test_time_shift,
         )
 
     def score_bytes(self, images: Sequence[bytes | None], batch_size: int = 128) -> pd.DataFrame:

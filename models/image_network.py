@@ -94,14 +94,17 @@ class FaceEmotionCNN(nn.Module):
         return self.classifier(self.dropout(features)), features
 
 
-def faces_to_input(faces: np.ndarray, *, crop_size: int, mean: float, std: float) -> np.ndarray:
-    """Turn uint8 face crops into the network's input: centre crop, scale, standardise.
+def faces_to_input(
+    faces: np.ndarray, *, crop_size: int, mean: float, std: float, offset: tuple[int, int] = (0, 0)
+) -> np.ndarray:
+    """Turn uint8 face crops into the network's input: crop, scale, standardise.
 
     Args:
         faces: (N, 48, 48) uint8 grayscale faces (histogram-equalised by the detector).
         crop_size: side of the centre crop the network was trained on (<= 48).
         mean: mean of the training pixels in [0, 1].
         std: standard deviation of the training pixels in [0, 1].
+        offset: (down, right) pixels the crop window moves from the centre (test-time views).
 
     Returns:
         (N, 1, crop_size, crop_size) float32 array.
@@ -111,7 +114,9 @@ def faces_to_input(faces: np.ndarray, *, crop_size: int, mean: float, std: float
     height, width = faces.shape[1:]
     if crop_size > min(height, width):
         raise ValueError(f"crop_size {crop_size} is larger than the faces ({height}x{width})")
-    top = (height - crop_size) // 2
-    left = (width - crop_size) // 2
+    top = (height - crop_size) // 2 + offset[0]
+    left = (width - crop_size) // 2 + offset[1]
+    if not (0 <= top <= height - crop_size and 0 <= left <= width - crop_size):
+        raise ValueError(f"offset {offset} moves the {crop_size}-pixel crop outside the {height}x{width} faces")
     cropped = faces[:, top : top + crop_size, left : left + crop_size].astype(np.float32) / 255.0
     return ((cropped - mean) / std)[:, None, :, :]

@@ -78,6 +78,13 @@ class TrainingConfig:
     dropout: float = 0.3
     max_rotation_degrees: float = 12.0
     max_scale_change: float = 0.1
+    # Share of training faces that get one random rectangle (2-25% of the crop) replaced by
+    # noise: it forces the net to read the whole face, not just the mouth or the eyes.
+    random_erasing: float = 0.0
+    # With teacher probabilities (knowledge distillation), each face's target is
+    # (1 - weight) x its label + weight x the teachers' averaged prediction: the soft part
+    # carries which emotions a face resembles, and outvotes some of FER2013's label noise.
+    distillation_weight: float = 0.0
     time_limit_minutes: float | None = None
 
     def __post_init__(self) -> None:
@@ -91,6 +98,10 @@ class TrainingConfig:
             raise ValueError(f"crop_size must be in [16, 48], got {self.crop_size}")
         if self.patience < 1:
             raise ValueError(f"patience must be >= 1, got {self.patience}")
+        if not 0.0 <= self.distillation_weight <= 1.0:
+            raise ValueError(f"distillation_weight must be in [0, 1], got {self.distillation_weight}")
+        if not 0.0 <= self.random_erasing <= 1.0:
+            raise ValueError(f"random_erasing must be in [0, 1], got {self.random_erasing}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         default_learning_rate, default_weight_decay = OPTIMIZER_DEFAULTS[self.optimizer]
@@ -189,7 +200,8 @@ def class_weights(labels: np.ndarray, num_labels: int, power: float) -> np.ndarr
 
 
 def augment_batch(faces: np.ndarray, crop_size: int, config: TrainingConfig, generator: np.random.Generator) -> torch.Tensor:
-    """Random affine (rotation, scale), random crop, horizontal flip, brightness/contrast jitter.
+    """Random affine (rotation, scale), random crop, horizontal flip, brightness/contrast jitter,
+    and (with ``config.random_erasing``) a random rectangle replaced by uniform noise.
 
     Args:
         faces: (N, 48, 48) uint8 faces.
@@ -218,7 +230,30 @@ def augment_batch(faces: np.ndarray, crop_size: int, config: TrainingConfig, gen
     contrast = torch.from_numpy(generator.uniform(0.8, 1.2, (count, 1, 1, 1)).astype(np.float32))
     brightness = torch.from_numpy(generator.uniform(-0.1, 0.1, (count, 1, 1, 1)).astype(np.float32))
     means = crops.mean(dim=(2, 3), keepdim=True)
-    return ((crops - means) * contrast + means + brightness).clamp(0.0, 1.0)
+    jittered = ((crops - means) * contrast + means + brightness).clamp(0.0, 1.0)
+    if config.random_erasing > 0:
+        erase_rectangles(jittered, config.random_erasing, generator)
+    return jittered
+
+
+def erase_rectangles(crops: torch.Tensor, probability: float, generator: np.random.Generator) -> None:
+    """Random erasing (Zhong et al., 2020), in place: per crop with ``probability``, one
+    rectangle covering 2-25% of the area, aspect ratio 0.3-3.3, filled with uniform noise.
+
+    Args:
+        crops: (N, 1, H, W) float tensor in [0, 1]; modified in place.
+    """
+    count, _, height, width = crops.shape
+    chosen = np.flatnonzero(generator.random(count) < probability)
+    areas = generator.uniform(0.02, 0.25, len(chosen)) * height * width
+    aspects = np.exp(generator.uniform(np.log(0.3), np.log(3.3), len(chosen)))
+    heights = np.clip(np.round(np.sqrt(areas * aspects)), 1, height).astype(int)
+    widths = np.clip(np.round(np.sqrt(areas / aspects)), 1, width).astype(int)
+    for index, rectangle_height, rectangle_width in zip(chosen, heights, widths):
+        top = int(generator.integers(0, height - rectangle_height + 1))
+        left = int(generator.integers(0, width - rectangle_width + 1))
+        noise = generator.random((rectangle_height, rectangle_width), dtype=np.float32)
+        crops[index, 0, top : top + rectangle_height, left : left + rectangle_width] = torch.from_numpy(noise)
 
 
 @torch.no_grad()
@@ -232,27 +267,44 @@ def predict_probabilities(
     device: torch.device,
     batch_size: int = 256,
     flip_average: bool = True,
+    test_time_shift: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities and penultimate features for (N, 48, 48) uint8 faces.
 
     With ``flip_average`` the mirrored face is scored too and both are averaged: faces are
-    left-right symmetric in meaning, and it is a cheap ~1 point of accuracy.
+    left-right symmetric in meaning, and it is a cheap ~1 point of accuracy. A
+    ``test_time_shift`` of k > 0 adds four crops moved k pixels diagonally from the centre
+    (5 views, 10 with mirrors): the detector's boxes are not pixel-exact, and averaging over
+    small shifts gained 0.5 validation points at k = 2 (benchmarks/RESULTS.md).
 
     Returns:
         probabilities (N, num_labels) float32 summing to 1, features (N, feature_dim) float32.
     """
+    if test_time_shift < 0:
+        raise ValueError(f"test_time_shift must be >= 0, got {test_time_shift}")
+    shift = test_time_shift
+    offsets = [(0, 0)] + ([(-shift, -shift), (-shift, shift), (shift, -shift), (shift, shift)] if shift else [])
     network.eval()
     all_probabilities: list[np.ndarray] = []
     all_features: list[np.ndarray] = []
-    for start in range(0, len(faces), batch_size):
-        batch = faces_to_input(faces[start : start + batch_size], crop_size=crop_size, mean=pixel_mean, std=pixel_std)
-        inputs = torch.from_numpy(batch).to(device).contiguous(memory_format=torch.channels_last)
-        logits, features = network.forward_with_features(inputs)
-        probabilities = torch.softmax(logits, dim=1)
+    # batch_size counts faces at one view; with more views, fewer faces per pass keep memory flat.
+    faces_per_pass = max(1, batch_size // len(offsets))
+    for start in range(0, len(faces), faces_per_pass):
+        view_inputs = []
+        for offset in offsets:
+            batch = faces_to_input(
+                faces[start : start + faces_per_pass], crop_size=crop_size, mean=pixel_mean, std=pixel_std, offset=offset
+            )
+            view_inputs.append(torch.from_numpy(batch))
+        inputs = torch.cat(view_inputs)
         if flip_average:
-            flipped_logits, flipped_features = network.forward_with_features(torch.flip(inputs, dims=[3]))
-            probabilities = (probabilities + torch.softmax(flipped_logits, dim=1)) / 2
-            features = (features + flipped_features) / 2
+            inputs = torch.cat([inputs, torch.flip(inputs, dims=[3])])
+        # All views of the batch in one forward pass; eval-mode BatchNorm makes that exact.
+        inputs = inputs.to(device).contiguous(memory_format=torch.channels_last)
+        logits, features = network.forward_with_features(inputs)
+        views = len(inputs) // len(view_inputs[0])
+        probabilities = torch.softmax(logits, dim=1).unflatten(0, (views, -1)).mean(dim=0)
+        features = features.unflatten(0, (views, -1)).mean(dim=0)
         all_probabilities.append(probabilities.float().cpu().numpy())
         all_features.append(features.float().cpu().numpy())
     if not all_probabilities:
@@ -268,6 +320,7 @@ def train_face_classifier(
     device: str = "auto",
     on_improvement: Callable[[TrainingResult, dict[str, float]], None] | None = None,
     progress: bool = True,
+    teacher_probabilities: np.ndarray | None = None,
 ) -> TrainingResult:
     """Train :class:`FaceEmotionCNN` (AdamW or SGD, one-cycle LR), keep the best epoch by val accuracy.
 
@@ -282,15 +335,27 @@ def train_face_classifier(
         on_improvement: called with the result so far each time validation accuracy improves
             (the CLI uses it to write the checkpoint as soon as it exists).
         progress: show tqdm bars.
+        teacher_probabilities: (N, len(LABELS)) predictions of teacher networks for ``images``,
+            mixed into the targets with ``config.distillation_weight``. The teachers must not
+            have trained on this run's validation faces, or validation accuracy is inflated.
 
     Returns:
         The :class:`TrainingResult` holding the best network (on CPU, eval mode).
     """
+    if (teacher_probabilities is None) != (config.distillation_weight == 0):
+        raise ValueError("teacher_probabilities and a distillation_weight > 0 go together; pass both or neither")
+    if teacher_probabilities is not None and teacher_probabilities.shape != (len(labels), len(LABELS)):
+        raise ValueError(f"teacher_probabilities must be ({len(labels)}, {len(LABELS)}), got {teacher_probabilities.shape}")
     torch_device = resolve_device(device)
     torch.manual_seed(config.seed)
     generator = np.random.default_rng(config.seed)
     train_indices, validation_indices = stratified_split(labels, config.validation_fraction, config.seed)
     train_images, train_labels = images[train_indices], labels[train_indices]
+    train_targets = None
+    if teacher_probabilities is not None:
+        hard = np.eye(len(LABELS), dtype=np.float32)[train_labels]
+        soft = teacher_probabilities[train_indices].astype(np.float32)
+        train_targets = (1 - config.distillation_weight) * hard + config.distillation_weight * soft
     validation_images, validation_labels = images[validation_indices], labels[validation_indices]
     pixel_mean = float(train_images.mean() / 255.0)
     pixel_std = float(train_images.std() / 255.0)
@@ -321,7 +386,8 @@ def train_face_classifier(
                 continue  # BatchNorm cannot train on a single example
             inputs = augment_batch(train_images[batch_indices], config.crop_size, config, generator)
             inputs = ((inputs - pixel_mean) / pixel_std).to(torch_device).contiguous(memory_format=torch.channels_last)
-            targets = torch.from_numpy(train_labels[batch_indices]).to(torch_device)
+            batch_targets = train_labels[batch_indices] if train_targets is None else train_targets[batch_indices]
+            targets = torch.from_numpy(batch_targets).to(torch_device)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_function(network(inputs), targets)
             loss.backward()

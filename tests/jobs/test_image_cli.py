@@ -76,6 +76,25 @@ def test_eval_on_class_folders_of_any_size_and_colour(model_dir, fer_sample, tmp
     check_metrics(metrics, 14)  # the broken file is skipped, not counted
 
 
+def test_eval_on_the_checkpoints_own_validation_split_with_a_shift_override(model_dir, fer_sample, tmp_path, capsys) -> None:
+    from models.image_training import stratified_split
+
+    images, labels = fer_sample
+    data = tmp_path / "repeated.npz"
+    repeated = np.repeat(np.arange(len(labels)), 10)  # 20 faces per class: 2 per class held out
+    np.savez(data, images=images[repeated], labels=labels[repeated], label_names=FER_NAMES)
+    base = ["eval", "image", "--data", str(data), "--model-dir", str(model_dir), "--device", "cpu", "--split", "validation"]
+    centre = run_json(capsys, base + ["--test-time-shift", "0"])
+    training = json.loads((model_dir / "config.json").read_text())["training"]
+    expected_count = len(stratified_split(np.repeat(np.arange(7), 20), training["validation_fraction"], training["seed"])[1])
+    check_metrics(centre, expected_count)
+    assert centre["split"] == "validation" and centre["test_time_shift"] == 0
+    shifted = run_json(capsys, base + ["--test-time-shift", "2"])
+    assert shifted["test_time_shift"] == 2 and shifted["count"] == expected_count
+    with pytest.raises(SystemExit):
+        emodrift(base + ["--test-time-shift", "9"])
+
+
 def test_eval_rejects_an_unknown_class_folder(model_dir, tmp_path) -> None:
     (tmp_path / "contempt").mkdir()
     assert emodrift(["eval", "image", "--data", str(tmp_path), "--model-dir", str(model_dir)]) == 2
@@ -149,3 +168,27 @@ def test_train_writes_weights_and_a_measured_model_card(fer_sample, tmp_path, ca
         assert needle in card
     metrics = json.loads((output / "metrics.json").read_text())["validation"]
     assert metrics["count"] == 14 and "inference_images_per_second" in metrics
+    # Scored with the default test-time views; the selection metric (centre and mirror) beside it.
+    assert metrics["test_time_shift"] == 2 and "centre_and_mirror" in metrics
+    assert json.loads((output / "config.json").read_text())["test_time_shift"] == 2
+    assert "four crops shifted 2 px diagonally" in card and "--test-time-shift 2" in card
+
+    # The run above is a teacher: distilling from it records it, and a teacher that held out
+    # other faces (another split seed) is refused before any training.
+    student = tmp_path / "student"
+    assert emodrift([
+        "train", "image", "--data", str(data), "--output", str(student), "--epochs", "1", "--base-width", "8",
+        "--teacher", str(output), "--random-erasing", "0.5", "--no-progress", "--device", "cpu",
+    ]) == 0
+    student_config = json.loads((student / "config.json").read_text())
+    assert student_config["training"]["distillation_weight"] == 0.5 and student_config["training"]["random_erasing"] == 0.5
+    assert student_config["teachers"][0]["path"] == str(output)
+    student_card = (student / "MODEL_CARD.md").read_text()
+    assert "Knowledge distillation" in student_card and f"--teacher {output}" in student_card
+    assert "random erasing" in student_card
+    with pytest.raises(SystemExit, match="same --seed"):
+        emodrift([
+            "train", "image", "--data", str(data), "--output", str(tmp_path / "refused"), "--seed", "1",
+            "--epochs", "1", "--base-width", "8", "--teacher", str(output), "--no-progress", "--device", "cpu",
+        ])
+    assert not (tmp_path / "refused").exists()

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from models.image_inference import ImageScorer, load_image_network, load_image_scorer, save_image_network
@@ -45,7 +46,7 @@ def face_photo(face: np.ndarray, colour: bool = False) -> np.ndarray:
 
 
 def test_version_names_model_and_weights(scorer: ImageScorer) -> None:
-    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}", scorer.version)
+    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}(-shift[1-4])?", scorer.version)
 
 
 def test_classify_faces_returns_probabilities_and_features(scorer: ImageScorer) -> None:
@@ -140,3 +141,26 @@ def test_load_image_scorer_is_cached_per_path_and_device(scorer) -> None:
 def test_missing_model_folder_says_what_to_do(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="emodrift train image"):
         ImageScorer.load(tmp_path)
+
+
+def test_the_checkpoint_decides_the_test_time_views(scorer, tmp_path) -> None:
+    import dataclasses
+    import json
+
+    from models.image_inference import ImageModelConfig
+    from models.image_training import predict_probabilities
+
+    faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    network = scorer.network.cpu()
+    save_image_network(network, dataclasses.replace(scorer.config, test_time_shift=2), tmp_path)
+    shifted_scorer = ImageScorer.load(tmp_path, device="cpu")
+    assert shifted_scorer.config.test_time_shift == 2 and shifted_scorer.version.endswith("-shift2")
+    expected, _ = predict_probabilities(
+        network, faces, crop_size=scorer.config.crop_size, pixel_mean=scorer.config.pixel_mean,
+        pixel_std=scorer.config.pixel_std, device=torch.device("cpu"), test_time_shift=2,
+    )
+    assert np.allclose(shifted_scorer.classify_faces(faces)[0], expected, atol=1e-6)
+    # A checkpoint written before the option existed scores the centre and mirror only.
+    old = json.loads((tmp_path / "config.json").read_text())
+    del old["test_time_shift"]
+    assert ImageModelConfig.from_json(old).test_time_shift == 0

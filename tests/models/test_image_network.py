@@ -34,3 +34,12 @@ def test_faces_to_input_crops_the_centre_and_standardises() -> None:
     assert np.allclose(inputs, (1.0 - 0.5) / 0.25)
     with pytest.raises(ValueError, match="crop_size"):
         faces_to_input(faces, crop_size=50, mean=0.5, std=0.25)
+
+
+def test_faces_to_input_moves_the_crop_window_by_the_offset() -> None:
+    faces = np.arange(48 * 48, dtype=np.float64).reshape(1, 48, 48) % 256
+    faces = faces.astype(np.uint8)
+    moved = faces_to_input(faces, crop_size=40, mean=0.0, std=1.0, offset=(-2, 3))
+    assert np.allclose(moved[0, 0], faces[0, 2:42, 7:47] / 255.0)
+    with pytest.raises(ValueError, match="outside"):
+        faces_to_input(faces, crop_size=40, mean=0.0, std=1.0, offset=(0, 5))
