@@ -322,16 +322,28 @@ def eval_main(argv: list[str] | None = None) -> int:
         print(f"emodrift eval image: {error}", file=sys.stderr)
         return 2
     if args.test_time_shift is not None:
-        margin = (scorer.config.face_size - scorer.config.crop_size) // 2
+        largest_crop = max(config.crop_size for config in [scorer.config, *(config for _, config in scorer.members)])
+        margin = (scorer.config.face_size - largest_crop) // 2
         if not 0 <= args.test_time_shift <= margin:
-            parser.error(f"--test-time-shift must be in [0, {margin}] for this model's {scorer.config.crop_size}-pixel crop")
+            parser.error(f"--test-time-shift must be in [0, {margin}] for this model's {largest_crop}-pixel crop")
         scorer.config = dataclasses.replace(scorer.config, test_time_shift=args.test_time_shift)
+        scorer.members = [
+            (network, dataclasses.replace(config, test_time_shift=args.test_time_shift)) for network, config in scorer.members
+        ]
     if args.split == "validation":
-        training = json.loads((args.model_dir / "config.json").read_text(encoding="utf-8")).get("training")
-        if not training:
-            print(f"emodrift eval image: {args.model_dir}/config.json records no training split", file=sys.stderr)
+        splits = set()
+        for checkpoint in [args.model_dir, *(args.model_dir / member for member in scorer.config.members)]:
+            training = json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("training")
+            if not training:
+                print(f"emodrift eval image: {checkpoint}/config.json records no training split", file=sys.stderr)
+                return 2
+            splits.add((training["seed"], training["validation_fraction"]))
+        if len(splits) > 1:
+            print(f"emodrift eval image: the ensemble's networks held out different faces {sorted(splits)}; "
+                  "no validation split is unseen by all of them", file=sys.stderr)
             return 2
-        _, validation_indices = stratified_split(labels, training["validation_fraction"], training["seed"])
+        seed, fraction = splits.pop()
+        _, validation_indices = stratified_split(labels, fraction, seed)
         faces, labels = faces[validation_indices], labels[validation_indices]
     probabilities, _ = scorer.classify_faces(faces)
     metrics = classification_metrics(labels, probabilities)
@@ -339,6 +351,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     metrics["data"] = str(args.data)
     metrics["split"] = args.split
     metrics["test_time_shift"] = scorer.config.test_time_shift
+    metrics["networks"] = 1 + len(scorer.members)
     if args.confusion_png is not None:
         write_confusion_png(np.asarray(metrics["confusion_matrix"]), list(LABELS), args.confusion_png)
         metrics["confusion_png"] = str(args.confusion_png)

@@ -9,6 +9,7 @@ state dict) and ``config.json`` (architecture ints, preprocessing, labels).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -46,14 +47,19 @@ class ImageModelConfig:
     # Pixels of the four diagonal test-time crop shifts (0: centre and mirror only); see
     # ``models.image_training.predict_probabilities``.
     test_time_shift: int = 0
+    # Checkpoint folders (relative to this one) whose probabilities are averaged with this
+    # network's at scoring time. Features always come from this (the primary) network, so
+    # ``image_features`` keep one meaning and one size whatever the ensemble.
+    members: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
-        return {**dataclasses.asdict(self), "labels": list(self.labels)}
+        return {**dataclasses.asdict(self), "labels": list(self.labels), "members": list(self.members)}
 
     @classmethod
     def from_json(cls, values: dict) -> ImageModelConfig:
         known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{**{key: value for key, value in values.items() if key in known}, "labels": tuple(values["labels"])})
+        kept = {key: value for key, value in values.items() if key in known}
+        return cls(**{**kept, "labels": tuple(values["labels"]), "members": tuple(values.get("members", ()))})
 
 
 def save_image_network(
@@ -105,31 +111,74 @@ def load_image_network(model_dir: Path, device: str = "auto") -> tuple[FaceEmoti
     return network, config, f"{MODEL_NAME}+{weights_digest(weights_path)}{suffix}"
 
 
+def load_image_ensemble(
+    model_dir: Path, device: str = "auto"
+) -> tuple[list[tuple[FaceEmotionCNN, ImageModelConfig]], str]:
+    """The primary checkpoint in ``model_dir`` and the members its config names.
+
+    Returns:
+        ([(network, config), ...] with the primary first, version). Without members the
+        version is :func:`load_image_network`'s; with n members it is
+        ``image-cnn-v1+<8 hex over every member's weights digest>-shift<k>-x<n + 1>``.
+    """
+    model_dir = Path(model_dir)
+    network, config, version = load_image_network(model_dir, device)
+    loaded = [(network, config)]
+    if not config.members:
+        return loaded, version
+    digests = [weights_digest(model_dir / WEIGHTS_FILE, length=64)]
+    for member in config.members:
+        member_dir = model_dir / member
+        member_network, member_config, _ = load_image_network(member_dir, device)
+        if member_config.members:
+            raise ValueError(f"ensemble member {member_dir} names members of its own; list them all in {model_dir}")
+        if member_config.face_size != config.face_size:
+            raise ValueError(f"ensemble member {member_dir} takes {member_config.face_size}-pixel faces, not {config.face_size}")
+        loaded.append((member_network, member_config))
+        digests.append(weights_digest(member_dir / WEIGHTS_FILE, length=64))
+    combined = hashlib.sha256("|".join(digests).encode()).hexdigest()[:8]
+    shifts = sorted({member_config.test_time_shift for _, member_config in loaded})
+    shift_suffix = "-shift" + "/".join(map(str, shifts)) if shifts != [0] else ""
+    return loaded, f"{MODEL_NAME}+{combined}{shift_suffix}-x{len(loaded)}"
+
+
 class ImageScorer:
     """Decode, detect, classify and combine, one image at a time, faces batched for the CNN.
 
     Build it with :meth:`load` (or the cached :func:`load_image_scorer`).
     """
 
-    def __init__(self, network: FaceEmotionCNN, config: ImageModelConfig, version: str, device: torch.device) -> None:
+    def __init__(
+        self,
+        network: FaceEmotionCNN,
+        config: ImageModelConfig,
+        version: str,
+        device: torch.device,
+        members: Sequence[tuple[FaceEmotionCNN, ImageModelConfig]] = (),
+    ) -> None:
         self.network = network
         self.config = config
         self.version = version
         self.device = device
+        self.members = list(members)
         self.detector = FaceDetector()
 
     @classmethod
     def load(cls, model_dir: Path, device: str = "auto") -> ImageScorer:
-        """Load the checkpoint in ``model_dir``; ``device`` is ``auto`` | ``cpu`` | ``cuda``."""
-        network, config, version = load_image_network(model_dir, device)
-        return cls(network, config, version, next(network.parameters()).device)
+        """Load the checkpoint in ``model_dir`` (and its ensemble members); ``device`` is
+        ``auto`` | ``cpu`` | ``cuda``."""
+        loaded, version = load_image_ensemble(model_dir, device)
+        (network, config), members = loaded[0], loaded[1:]
+        return cls(network, config, version, next(network.parameters()).device, members)
 
     @property
     def feature_dim(self) -> int:
         return int(self.network.classifier.in_features)
 
     def classify_faces(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Classify face crops directly (no detection).
+        """Classify face crops directly (no detection). With ensemble members, the probabilities
+        are the mean of every network's (each with its own crop, standardisation and test-time
+        views); the features are the primary network's.
 
         Args:
             faces: (N, 48, 48) uint8 grayscale faces, histogram-equalised like the detector's.
@@ -140,15 +189,21 @@ class ImageScorer:
         faces = np.asarray(faces)
         if faces.ndim != 3 or faces.shape[1:] != (self.config.face_size, self.config.face_size):
             raise ValueError(f"faces must be (N, {self.config.face_size}, {self.config.face_size}), got {faces.shape}")
-        return predict_probabilities(
-            self.network,
-            faces.astype(np.uint8, copy=False),
-            crop_size=self.config.crop_size,
-            pixel_mean=self.config.pixel_mean,
-            pixel_std=self.config.pixel_std,
-            device=self.device,
-            test_time_shift=self.config.test_time_shift,
-        )
+        faces = faces.astype(np.uint8, copy=False)
+        all_probabilities, features = [], None
+        for network, config in [(self.network, self.config), *self.members]:
+            probabilities, network_features = predict_probabilities(
+                network,
+                faces,
+                crop_size=config.crop_size,
+                pixel_mean=config.pixel_mean,
+                pixel_std=config.pixel_std,
+                device=self.device,
+                test_time_shift=config.test_time_shift,
+            )
+            all_probabilities.append(probabilities)
+            features = network_features if features is None else features
+        return np.mean(all_probabilities, axis=0).astype(np.float32), features
 
     def score_bytes(self, images: Sequence[bytes | None], batch_size: int = 128) -> pd.DataFrame:
         """Score encoded images (PNG/JPEG/GIF/... bytes; ``None`` for a post without image).

@@ -89,6 +89,8 @@ def test_eval_on_the_checkpoints_own_validation_split_with_a_shift_override(mode
     expected_count = len(stratified_split(np.repeat(np.arange(7), 20), training["validation_fraction"], training["seed"])[1])
     check_metrics(centre, expected_count)
     assert centre["split"] == "validation" and centre["test_time_shift"] == 0
+    members = json.loads((model_dir / "config.json").read_text()).get("members", [])
+    assert centre["networks"] == 1 + len(members)
     shifted = run_json(capsys, base + ["--test-time-shift", "2"])
     assert shifted["test_time_shift"] == 2 and shifted["count"] == expected_count
     with pytest.raises(SystemExit):

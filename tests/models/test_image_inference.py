@@ -46,7 +46,7 @@ def face_photo(face: np.ndarray, colour: bool = False) -> np.ndarray:
 
 
 def test_version_names_model_and_weights(scorer: ImageScorer) -> None:
-    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}(-shift[1-4])?", scorer.version)
+    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}(-shift[0-4/]+)?(-x[2-9])?", scorer.version)
 
 
 def test_classify_faces_returns_probabilities_and_features(scorer: ImageScorer) -> None:
@@ -124,12 +124,17 @@ def test_scoring_is_the_same_in_batches_or_alone(scorer, fer_faces) -> None:
 
 
 def test_save_and_load_round_trip(scorer, tmp_path) -> None:
-    save_image_network(scorer.network.cpu(), scorer.config, tmp_path)
+    import dataclasses
+
+    primary_config = dataclasses.replace(scorer.config, members=())
+    save_image_network(scorer.network.cpu(), primary_config, tmp_path)
     network, config, version = load_image_network(tmp_path, device="cpu")
-    assert config == scorer.config and version == scorer.version  # identical bytes, identical version
+    _, _, shipped_primary_version = load_image_network(MODEL_DIR, device="cpu")
+    assert config == primary_config and version == shipped_primary_version  # identical bytes, identical version
     faces = np.random.default_rng(1).integers(0, 256, (3, 48, 48), dtype=np.uint8)
     reloaded = ImageScorer(network, config, version, scorer.device)
-    assert np.allclose(reloaded.classify_faces(faces)[0], scorer.classify_faces(faces)[0], atol=1e-6)
+    alone = ImageScorer(scorer.network, primary_config, version, scorer.device)
+    assert np.allclose(reloaded.classify_faces(faces)[0], alone.classify_faces(faces)[0], atol=1e-6)
 
 
 def test_load_image_scorer_is_cached_per_path_and_device(scorer) -> None:
@@ -152,7 +157,7 @@ def test_the_checkpoint_decides_the_test_time_views(scorer, tmp_path) -> None:
 
     faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     network = scorer.network.cpu()
-    save_image_network(network, dataclasses.replace(scorer.config, test_time_shift=2), tmp_path)
+    save_image_network(network, dataclasses.replace(scorer.config, test_time_shift=2, members=()), tmp_path)
     shifted_scorer = ImageScorer.load(tmp_path, device="cpu")
     assert shifted_scorer.config.test_time_shift == 2 and shifted_scorer.version.endswith("-shift2")
     expected, _ = predict_probabilities(
@@ -164,3 +169,42 @@ def test_the_checkpoint_decides_the_test_time_views(scorer, tmp_path) -> None:
     old = json.loads((tmp_path / "config.json").read_text())
     del old["test_time_shift"]
     assert ImageModelConfig.from_json(old).test_time_shift == 0
+
+
+def test_an_ensemble_averages_its_networks_and_keeps_the_primarys_features(scorer, tmp_path) -> None:
+    import dataclasses
+
+    import torch
+
+    from models.image_inference import load_image_ensemble
+    from models.image_training import predict_probabilities
+
+    torch.manual_seed(0)
+    primary = scorer.network.cpu()
+    other = type(primary)(**scorer.config.network).eval()
+    with torch.no_grad():  # a different, confident network so the average visibly moves
+        other.load_state_dict(primary.state_dict())
+        other.classifier.bias.add_(torch.linspace(-2, 2, 7))
+    root_config = dataclasses.replace(scorer.config, test_time_shift=1, members=("members/other",))
+    save_image_network(primary, root_config, tmp_path)
+    member_config = dataclasses.replace(scorer.config, crop_size=44, test_time_shift=0, members=())
+    save_image_network(other, member_config, tmp_path / "members" / "other")
+
+    ensemble = ImageScorer.load(tmp_path, device="cpu")
+    assert len(ensemble.members) == 1 and re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}-shift0/1-x2", ensemble.version)
+    faces = np.random.default_rng(3).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    common = {"pixel_mean": scorer.config.pixel_mean, "pixel_std": scorer.config.pixel_std, "device": torch.device("cpu")}
+    first, first_features = predict_probabilities(primary, faces, crop_size=scorer.config.crop_size, test_time_shift=1, **common)
+    second, _ = predict_probabilities(other, faces, crop_size=44, test_time_shift=0, **common)
+    probabilities, features = ensemble.classify_faces(faces)
+    assert np.allclose(probabilities, (first + second) / 2, atol=1e-6) and not np.allclose(probabilities, first, atol=1e-3)
+    assert np.allclose(features, first_features, atol=1e-6)
+    # Changing a member's weights changes the ensemble's version.
+    with torch.no_grad():
+        other.classifier.bias.add_(1.0)
+    save_image_network(other, member_config, tmp_path / "members" / "other")
+    assert load_image_ensemble(tmp_path, "cpu")[1] != ensemble.version
+    # Members cannot nest: every network is listed in the root config.
+    save_image_network(other, dataclasses.replace(member_config, members=("deeper",)), tmp_path / "members" / "other")
+    with pytest.raises(ValueError, match="list them all"):
+        ImageScorer.load(tmp_path, device="cpu")
