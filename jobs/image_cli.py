@@ -330,6 +330,8 @@ def eval_main(argv: list[str] | None = None) -> int:
         scorer.members = [
             (network, dataclasses.replace(config, test_time_shift=args.test_time_shift)) for network, config in scorer.members
         ]
+        # The version names what the checkpoint scores; say that these numbers were not that.
+        scorer.version += f" with test-time shift overridden to {args.test_time_shift}"
     if args.split == "validation":
         splits = set()
         for checkpoint in [args.model_dir, *(args.model_dir / member for member in scorer.config.members)]:
