@@ -150,14 +150,13 @@ def teacher_predictions(teacher_dirs: list[Path], images: np.ndarray, config, de
     Returns:
         (N, len(LABELS)) averaged probabilities, and one record per teacher for the model card.
     """
-    from models.image_inference import load_image_network
+    from models.image_inference import load_image_network, training_split
     from models.image_training import predict_probabilities
 
     all_probabilities, records = [], []
     for teacher_dir in teacher_dirs:
         network, teacher_config, version = load_image_network(teacher_dir, device)
-        training = json.loads((teacher_dir / "config.json").read_text(encoding="utf-8")).get("training", {})
-        split = (training.get("seed"), training.get("validation_fraction"))
+        split = training_split(teacher_dir)
         if split != (config.seed, config.validation_fraction):
             raise SystemExit(
                 f"teacher {teacher_dir} was trained with split seed/fraction {split}, this run uses "
@@ -291,7 +290,7 @@ Confusion matrix (rows true, columns predicted, LABELS order): `{metrics['confus
 
 def eval_main(argv: list[str] | None = None) -> int:
     """``emodrift eval image --data <npz | class folders> [--model-dir] [--confusion-png]``: JSON metrics."""
-    from models.image_inference import ImageScorer
+    from models.image_inference import ImageScorer, training_split
     from models.image_training import classification_metrics, stratified_split
 
     parser = argparse.ArgumentParser(prog="emodrift eval image", description="evaluate the face CNN on face crops")
@@ -335,11 +334,11 @@ def eval_main(argv: list[str] | None = None) -> int:
     if args.split == "validation":
         splits = set()
         for checkpoint in [args.model_dir, *(args.model_dir / member for member in scorer.config.members)]:
-            training = json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("training")
-            if not training:
+            split = training_split(checkpoint)
+            if split is None:
                 print(f"emodrift eval image: {checkpoint}/config.json records no training split", file=sys.stderr)
                 return 2
-            splits.add((training["seed"], training["validation_fraction"]))
+            splits.add(split)
         if len(splits) > 1:
             print(f"emodrift eval image: the ensemble's networks held out different faces {sorted(splits)}; "
                   "no validation split is unseen by all of them", file=sys.stderr)

@@ -93,22 +93,8 @@ def load_image_network(model_dir: Path, device: str = "auto") -> tuple[FaceEmoti
         ``image-cnn-v1+<first 8 hex of the weights' sha256>``, suffixed ``-shift<k>`` when the
         config asks for test-time shifts: same weights, different scores, different version).
     """
-    model_dir = Path(model_dir)
-    weights_path, config_path = model_dir / WEIGHTS_FILE, model_dir / CONFIG_FILE
-    if not weights_path.is_file() or not config_path.is_file():
-        raise FileNotFoundError(
-            f"no image model in {model_dir}: expected {WEIGHTS_FILE} and {CONFIG_FILE} "
-            "(train one with `emodrift train image --data <fer2013 npz>`)"
-        )
-    config = ImageModelConfig.from_json(json.loads(config_path.read_text(encoding="utf-8")))
-    if tuple(config.labels) != LABELS:
-        raise ValueError(f"{config_path} labels {config.labels} differ from the pipeline's {LABELS}")
-    network = FaceEmotionCNN(**config.network)
-    network.load_state_dict(load_file(str(weights_path)))
-    torch_device = resolve_device(device)
-    network.to(torch_device).to(memory_format=torch.channels_last).eval()
-    suffix = f"-shift{config.test_time_shift}" if config.test_time_shift else ""
-    return network, config, f"{MODEL_NAME}+{weights_digest(weights_path)}{suffix}"
+    network, config, digest = _load_checkpoint(Path(model_dir), device)
+    return network, config, _version([digest], [config])
 
 
 def load_image_ensemble(
@@ -122,24 +108,54 @@ def load_image_ensemble(
         ``image-cnn-v1+<8 hex over every member's weights digest>-shift<k>-x<n + 1>``.
     """
     model_dir = Path(model_dir)
-    network, config, version = load_image_network(model_dir, device)
-    loaded = [(network, config)]
-    if not config.members:
-        return loaded, version
-    digests = [weights_digest(model_dir / WEIGHTS_FILE, length=64)]
+    network, config, digest = _load_checkpoint(model_dir, device)
+    loaded, digests = [(network, config)], [digest]
     for member in config.members:
         member_dir = model_dir / member
-        member_network, member_config, _ = load_image_network(member_dir, device)
+        member_network, member_config, member_digest = _load_checkpoint(member_dir, device)
         if member_config.members:
             raise ValueError(f"ensemble member {member_dir} names members of its own; list them all in {model_dir}")
         if member_config.face_size != config.face_size:
             raise ValueError(f"ensemble member {member_dir} takes {member_config.face_size}-pixel faces, not {config.face_size}")
         loaded.append((member_network, member_config))
-        digests.append(weights_digest(member_dir / WEIGHTS_FILE, length=64))
-    combined = hashlib.sha256("|".join(digests).encode()).hexdigest()[:8]
-    shifts = sorted({member_config.test_time_shift for _, member_config in loaded})
+        digests.append(member_digest)
+    return loaded, _version(digests, [loaded_config for _, loaded_config in loaded])
+
+
+def training_split(model_dir: Path) -> tuple[int, float] | None:
+    """(seed, validation fraction) the checkpoint in ``model_dir`` was trained with, or None
+    when its config records no training run: which faces it never saw."""
+    training = json.loads((Path(model_dir) / CONFIG_FILE).read_text(encoding="utf-8")).get("training")
+    return (training["seed"], training["validation_fraction"]) if training else None
+
+
+def _load_checkpoint(model_dir: Path, device: str) -> tuple[FaceEmotionCNN, ImageModelConfig, str]:
+    """(network in eval mode, config, full hex digest of the weights) for one checkpoint folder."""
+    weights_path, config_path = model_dir / WEIGHTS_FILE, model_dir / CONFIG_FILE
+    if not weights_path.is_file() or not config_path.is_file():
+        raise FileNotFoundError(
+            f"no image model in {model_dir}: expected {WEIGHTS_FILE} and {CONFIG_FILE} "
+            "(train one with `emodrift train image --data <fer2013 npz>`)"
+        )
+    config = ImageModelConfig.from_json(json.loads(config_path.read_text(encoding="utf-8")))
+    if tuple(config.labels) != LABELS:
+        raise ValueError(f"{config_path} labels {config.labels} differ from the pipeline's {LABELS}")
+    network = FaceEmotionCNN(**config.network)
+    network.load_state_dict(load_file(str(weights_path)))
+    torch_device = resolve_device(device)
+    network.to(torch_device).to(memory_format=torch.channels_last).eval()
+    return network, config, weights_digest(weights_path, length=64)
+
+
+def _version(digests: list[str], configs: list[ImageModelConfig]) -> str:
+    """One network: its weights' digest; several: a digest over theirs, plus ``-x<count>``.
+    ``-shift<k>`` (k values joined by ``/``) names the test-time shifts when any is used."""
+    shifts = sorted({config.test_time_shift for config in configs})
     shift_suffix = "-shift" + "/".join(map(str, shifts)) if shifts != [0] else ""
-    return loaded, f"{MODEL_NAME}+{combined}{shift_suffix}-x{len(loaded)}"
+    if len(digests) == 1:
+        return f"{MODEL_NAME}+{digests[0][:8]}{shift_suffix}"
+    combined = hashlib.sha256("|".join(digests).encode()).hexdigest()[:8]
+    return f"{MODEL_NAME}+{combined}{shift_suffix}-x{len(digests)}"
 
 
 class ImageScorer:
