@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.image_inference import load_image_network
-from models.image_training import classification_metrics, load_face_dataset, predict_probabilities, stratified_split
+from models.image.inference import load_image_network
+from models.image.training import classification_metrics, load_face_dataset, predict_probabilities, stratified_split
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("EMODRIFT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")) / "fer2013" / "train_48x48.npz"

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models.image_inference import ImageScorer
+from models.image.inference import ImageScorer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

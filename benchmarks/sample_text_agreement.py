@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jobs.sample_texts import decorate, sentence_bank
+from jobs.sample.texts import decorate, sentence_bank
 from jobs.settings import DEFAULT_TEXT_MODEL
 from models.labels import LABELS
 
@@ -82,7 +82,7 @@ def main() -> None:
         print(f"proxy reader: TF-IDF + logistic regression on {args.proxy / 'train.tsv'} "
               f"(dev top-label accuracy {scorer.dev_accuracy:.3f})")
     else:
-        from models.text_inference import load_text_scorer
+        from models.text.inference import load_text_scorer
 
         scorer = load_text_scorer(args.model)
         print(f"model {scorer.version} from {args.model}")

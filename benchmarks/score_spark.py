@@ -61,7 +61,7 @@ class PeakMemory:
 
 
 def sample_texts(count: int, seed: int) -> list[str]:
-    from jobs.sample import generate_sample
+    from jobs.sample.generator import generate_sample
 
     sample = generate_sample(users=60, days=30, seed=seed)
     texts = [post.text for post in sample.posts if post.text]
@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from models.image_inference import load_image_scorer
-    from models.text_inference import load_text_scorer
+    from models.image.inference import load_image_scorer
+    from models.text.inference import load_text_scorer
 
     torch.set_num_threads(1)
     settings = Settings.from_env()

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from jobs.settings import DEFAULT_TEXT_MODEL
-from models.text_inference import TextScorer, measure_throughput, run_network
-from models.text_training import read_goemotions_tsv
+from models.text.inference import TextScorer, measure_throughput, run_network
+from models.text.training import read_goemotions_tsv
 
 
 def main(argv: list[str] | None = None) -> int:

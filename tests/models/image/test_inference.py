@@ -1,0 +1,210 @@
+"""The shipped face model through ``ImageScorer``: the contract the Spark score job relies on."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from models.image.inference import ImageScorer, load_image_network, load_image_scorer, save_image_network
+from models.image.training import load_face_dataset, stratified_split
+
+MODEL_DIR = Path(os.environ.get("EMODRIFT_IMAGE_MODEL", Path(__file__).resolve().parents[3] / "models" / "weights" / "image"))
+
+
+@pytest.fixture(scope="module")
+def scorer() -> ImageScorer:
+    if not (MODEL_DIR / "model.safetensors").is_file():
+        pytest.skip(f"no trained image model in {MODEL_DIR} (emodrift train image)")
+    return ImageScorer.load(MODEL_DIR, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def fer_faces(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
+    return load_face_dataset(shared_data / "fer2013" / "train_48x48.npz")
+
+
+def encode(pixels: np.ndarray, image_format: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, image_format)
+    return buffer.getvalue()
+
+
+def face_photo(face: np.ndarray, colour: bool = False) -> np.ndarray:
+    """A FER face upscaled and pasted into a larger grey picture (a face the cascade finds)."""
+    canvas = np.full((320, 400), 128, dtype=np.uint8)
+    canvas[60:252, 100:292] = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
+    return np.stack([canvas] * 3, axis=-1) if colour else canvas
+
+
+def test_version_names_model_and_weights(scorer: ImageScorer) -> None:
+    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}(-shift[0-4/]+)?(-x[2-9])?", scorer.version)
+
+
+def test_classify_faces_returns_probabilities_and_features(scorer: ImageScorer) -> None:
+    faces = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    probabilities, features = scorer.classify_faces(faces)
+    assert probabilities.shape == (5, 7) and features.shape == (5, scorer.feature_dim)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (probabilities >= 0).all()
+    empty_probabilities, empty_features = scorer.classify_faces(np.zeros((0, 48, 48), np.uint8))
+    assert empty_probabilities.shape == (0, 7) and empty_features.shape == (0, scorer.feature_dim)
+    with pytest.raises(ValueError):
+        scorer.classify_faces(np.zeros((2, 40, 40), np.uint8))
+
+
+def test_the_model_beats_chance_clearly_on_its_validation_faces(scorer, fer_faces) -> None:
+    images, labels = fer_faces
+    _, validation = stratified_split(labels, 0.1, seed=0)  # the split rule in the model card
+    sample = validation[::3]
+    probabilities, _ = scorer.classify_faces(images[sample])
+    accuracy = float((probabilities.argmax(axis=1) == labels[sample]).mean())
+    # Majority class (joy) is 25%; a working model is far above it.
+    assert accuracy >= 0.5, f"validation accuracy {accuracy:.3f}"
+
+
+def test_score_bytes_keeps_order_and_reports_every_case(scorer, fer_faces) -> None:
+    images, _ = fer_faces
+    good = encode(face_photo(images[0], colour=True), "JPEG")
+    png = encode(face_photo(images[0]))
+    inputs = [
+        None,
+        b"",
+        good,
+        png[: len(png) // 2],
+        b"<html>not an image</html>",
+        encode(np.full((300, 300), 180, np.uint8)),
+    ]
+    frame = scorer.score_bytes(inputs, batch_size=2)
+    assert list(frame.columns) == ["image_probs", "image_status", "face_count", "face_boxes", "image_features"]
+    assert list(frame["image_status"]) == ["no_image", "empty_file", "ok", "truncated", "not_an_image", "no_face"]
+    assert frame.loc[2, "face_count"] >= 1
+    assert len(frame.loc[2, "image_probs"]) == 7 and sum(frame.loc[2, "image_probs"]) == pytest.approx(1.0, abs=1e-4)
+    assert len(frame.loc[2, "image_features"]) == scorer.feature_dim
+    x, y, width, height = frame.loc[2, "face_boxes"][0]
+    assert 100 <= x + width / 2 <= 292 and 60 <= y + height / 2 <= 252
+    for row in (0, 1, 3, 4, 5):
+        assert frame.loc[row, "image_probs"] is None and frame.loc[row, "image_features"] is None
+        assert frame.loc[row, "face_count"] == 0
+    assert frame["face_count"].dtype == np.int64
+
+
+def test_two_faces_are_combined_by_area(scorer, fer_faces) -> None:
+    images, _ = fer_faces
+    canvas = np.full((400, 700), 128, dtype=np.uint8)
+    canvas[40:340, 20:320] = cv2.resize(images[0], (300, 300), interpolation=cv2.INTER_CUBIC)
+    canvas[150:310, 450:610] = cv2.resize(images[4], (160, 160), interpolation=cv2.INTER_CUBIC)
+    frame = scorer.score_bytes([encode(canvas)])
+    row = frame.iloc[0]
+    if row["face_count"] < 2:
+        pytest.skip(f"the cascade found {row['face_count']} of the 2 pasted faces")
+    from models.image.faces import combine_by_area, crop_faces
+
+    probabilities, _ = scorer.classify_faces(crop_faces(canvas, row["face_boxes"]))
+    expected = combine_by_area(probabilities, row["face_boxes"])
+    assert np.allclose(row["image_probs"], expected, atol=1e-5)
+
+
+def test_scoring_is_the_same_in_batches_or_alone(scorer, fer_faces) -> None:
+    images, _ = fer_faces
+    inputs = [encode(face_photo(images[index])) for index in range(4)]
+    together = scorer.score_bytes(inputs, batch_size=4)
+    alone = pd.concat([scorer.score_bytes([data]) for data in inputs], ignore_index=True)
+    assert list(together["image_status"]) == list(alone["image_status"])
+    for left, right in zip(together["image_probs"], alone["image_probs"]):
+        assert (left is None and right is None) or np.allclose(left, right, atol=1e-5)
+
+
+def test_save_and_load_round_trip(scorer, tmp_path) -> None:
+    import dataclasses
+
+    primary_config = dataclasses.replace(scorer.config, members=())
+    save_image_network(scorer.network.cpu(), primary_config, tmp_path)
+    network, config, version = load_image_network(tmp_path, device="cpu")
+    _, _, shipped_primary_version = load_image_network(MODEL_DIR, device="cpu")
+    assert config == primary_config and version == shipped_primary_version  # identical bytes, identical version
+    faces = np.random.default_rng(1).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    reloaded = ImageScorer(network, config, version, scorer.device)
+    alone = ImageScorer(scorer.network, primary_config, version, scorer.device)
+    assert np.allclose(reloaded.classify_faces(faces)[0], alone.classify_faces(faces)[0], atol=1e-6)
+
+
+def test_load_image_scorer_is_cached_per_path_and_device(scorer) -> None:
+    first = load_image_scorer(MODEL_DIR, "cpu")
+    assert load_image_scorer(MODEL_DIR.parent / "." / MODEL_DIR.name, "cpu") is first
+    assert load_image_scorer(MODEL_DIR, "cpu") is first
+
+
+def test_missing_model_folder_says_what_to_do(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="emodrift train image"):
+        ImageScorer.load(tmp_path)
+
+
+def test_the_checkpoint_decides_the_test_time_views(scorer, tmp_path) -> None:
+    import dataclasses
+    import json
+
+    from models.image.inference import ImageModelConfig
+    from models.image.training import predict_probabilities
+
+    faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    network = scorer.network.cpu()
+    save_image_network(network, dataclasses.replace(scorer.config, test_time_shift=2, members=()), tmp_path)
+    shifted_scorer = ImageScorer.load(tmp_path, device="cpu")
+    assert shifted_scorer.config.test_time_shift == 2 and shifted_scorer.version.endswith("-shift2")
+    expected, _ = predict_probabilities(
+        network, faces, crop_size=scorer.config.crop_size, pixel_mean=scorer.config.pixel_mean,
+        pixel_std=scorer.config.pixel_std, device=torch.device("cpu"), test_time_shift=2,
+    )
+    assert np.allclose(shifted_scorer.classify_faces(faces)[0], expected, atol=1e-6)
+    # A checkpoint written before the option existed scores the centre and mirror only.
+    old = json.loads((tmp_path / "config.json").read_text())
+    del old["test_time_shift"]
+    assert ImageModelConfig.from_json(old).test_time_shift == 0
+
+
+def test_an_ensemble_averages_its_networks_and_keeps_the_primarys_features(scorer, tmp_path) -> None:
+    import dataclasses
+
+    import torch
+
+    from models.image.inference import load_image_ensemble
+    from models.image.training import predict_probabilities
+
+    torch.manual_seed(0)
+    primary = scorer.network.cpu()
+    other = type(primary)(**scorer.config.network).eval()
+    with torch.no_grad():  # a different, confident network so the average visibly moves
+        other.load_state_dict(primary.state_dict())
+        other.classifier.bias.add_(torch.linspace(-2, 2, 7))
+    root_config = dataclasses.replace(scorer.config, test_time_shift=1, members=("members/other",))
+    save_image_network(primary, root_config, tmp_path)
+    member_config = dataclasses.replace(scorer.config, crop_size=44, test_time_shift=0, members=())
+    save_image_network(other, member_config, tmp_path / "members" / "other")
+
+    ensemble = ImageScorer.load(tmp_path, device="cpu")
+    assert len(ensemble.members) == 1 and re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}-shift0/1-x2", ensemble.version)
+    faces = np.random.default_rng(3).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    common = {"pixel_mean": scorer.config.pixel_mean, "pixel_std": scorer.config.pixel_std, "device": torch.device("cpu")}
+    first, first_features = predict_probabilities(primary, faces, crop_size=scorer.config.crop_size, test_time_shift=1, **common)
+    second, _ = predict_probabilities(other, faces, crop_size=44, test_time_shift=0, **common)
+    probabilities, features = ensemble.classify_faces(faces)
+    assert np.allclose(probabilities, (first + second) / 2, atol=1e-6) and not np.allclose(probabilities, first, atol=1e-3)
+    assert np.allclose(features, first_features, atol=1e-6)
+    # Changing a member's weights changes the ensemble's version.
+    with torch.no_grad():
+        other.classifier.bias.add_(1.0)
+    save_image_network(other, member_config, tmp_path / "members" / "other")
+    assert load_image_ensemble(tmp_path, "cpu")[1] != ensemble.version
+    # Members cannot nest: every network is listed in the root config.
+    save_image_network(other, dataclasses.replace(member_config, members=("deeper",)), tmp_path / "members" / "other")
+    with pytest.raises(ValueError, match="list them all"):
+        ImageScorer.load(tmp_path, device="cpu")
