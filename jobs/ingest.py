@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from jobs.contract import Post, Reason, validate_line
+from jobs.contract import UNBOUNDED, PlausibleWindow, Post, Reason, decode_line, validate_line
 from jobs.lake import delete_partitions, uri, write_manifest, write_partitioned
 from jobs.settings import Settings
 from jobs.stage import run_single_day
@@ -31,6 +31,7 @@ VALIDATED_SCHEMA = (
     "source_file string, line_number long, post_id string, user_id string, created_at timestamp, "
     "text string, image_path string, dt string, reason string, detail string, raw_line string"
 )
+VALIDATED_COLUMNS = [part.split()[0] for part in VALIDATED_SCHEMA.split(", ")]
 POSTS_COLUMNS = ["post_id", "user_id", "created_at", "text", "image_path", "dt", "landing_dt"]
 QUARANTINE_COLUMNS = ["source_file", "line_number", "reason", "detail", "raw_line", "landing_dt"]
 
@@ -42,6 +43,10 @@ def landing_day_path(settings: Settings, landing_date: dt.date) -> Path:
 def extract(spark: SparkSession, landing_folder: Path) -> DataFrame:
     """Every line of the day's ``*.jsonl`` files with its file and position.
 
+    Lines stay raw bytes (``raw_line`` is binary): Spark's text reader does not check UTF-8,
+    and a string column holding bytes that are not UTF-8 makes Arrow fail the whole batch,
+    so decoding happens per line in :func:`validate_lines`, where a bad line is quarantined.
+
     The position is a monotonically increasing id: within one file it grows with the byte
     offset, so ordering by (file, position) is the file's line order whatever the partitioning,
     which is what makes the duplicate rule below deterministic.
@@ -50,34 +55,38 @@ def extract(spark: SparkSession, landing_folder: Path) -> DataFrame:
 
     files = sorted(str(path.resolve()) for path in landing_folder.glob("*.jsonl"))
     if not files:
-        return spark.createDataFrame([], "source_file string, line_number long, raw_line string")
+        return spark.createDataFrame([], "source_file string, line_number long, raw_line binary")
     return spark.read.text(files).select(
         F.regexp_replace(F.input_file_name(), "^file:", "").alias("source_file"),
         F.monotonically_increasing_id().alias("line_number"),
-        F.col("value").alias("raw_line"),
+        F.col("value").cast("binary").alias("raw_line"),
     )
 
 
-def validate_lines(lines: pd.DataFrame, landing_folder: str, image_exists=None) -> pd.DataFrame:
-    """Validate a batch of raw lines (pure apart from the image existence check).
+def validate_lines(
+    lines: pd.DataFrame, landing_folder: str, image_exists=None, window: PlausibleWindow = UNBOUNDED
+) -> pd.DataFrame:
+    """Validate a batch of raw lines (pure apart from the image existence check); never raises.
 
     Args:
-        lines: columns source_file, line_number, raw_line.
+        lines: columns source_file, line_number, raw_line (bytes as read, or text).
         landing_folder: absolute path of the landing day; image paths are resolved against it.
         image_exists: predicate on an absolute image path; defaults to the local file system.
+        window: the plausible ``created_at`` range of this landing day.
 
     Returns:
         One row per input line in :data:`VALIDATED_SCHEMA` order; ``reason`` is null for
-        valid posts.
+        valid posts. ``raw_line`` is the line's text (U+FFFD where its bytes were not UTF-8;
+        those lines' details carry the exact bytes in base64).
     """
-    image_exists = image_exists or (lambda path: Path(path).is_file())
+    image_exists = image_exists or _is_file
     rows = []
     for source_file, line_number, raw_line in zip(lines["source_file"], lines["line_number"], lines["raw_line"]):
-        result = validate_line(raw_line)
+        result = validate_line(raw_line, window)
         row = {
             "source_file": source_file, "line_number": line_number, "post_id": None, "user_id": None,
             "created_at": None, "text": None, "image_path": None, "dt": None,
-            "reason": None, "detail": None, "raw_line": raw_line,
+            "reason": None, "detail": None, "raw_line": decode_line(raw_line)[0],
         }
         if isinstance(result, Post):
             image_path = f"{landing_folder}/{result.image}" if result.image else None
@@ -93,13 +102,22 @@ def validate_lines(lines: pd.DataFrame, landing_folder: str, image_exists=None) 
         else:
             row.update(reason=result.reason, detail=result.detail)
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[name.split()[0] for name in VALIDATED_SCHEMA.split(", ")])
+    frame = pd.DataFrame(rows, columns=VALIDATED_COLUMNS)
     frame["created_at"] = pd.to_datetime(frame["created_at"])
     frame["line_number"] = frame["line_number"].astype("int64")
     return frame
 
 
-def transform(lines: DataFrame, *, landing_date: dt.date, landing_folder: str) -> tuple[DataFrame, DataFrame, DataFrame]:
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, an embedded NUL
+        return False
+
+
+def transform(
+    lines: DataFrame, *, landing_date: dt.date, landing_folder: str, earliest_created: dt.date = dt.date(2000, 1, 1)
+) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Split raw lines into (posts, quarantine, duplicates).
 
     Duplicates of a ``post_id`` keep the first occurrence in (file name, line) order; the
@@ -108,9 +126,11 @@ def transform(lines: DataFrame, *, landing_date: dt.date, landing_folder: str) -
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    window = PlausibleWindow.for_landing_day(landing_date, earliest_created)
+
     def validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            yield validate_lines(batch, landing_folder)
+            yield validate_lines(batch, landing_folder, window=window)
 
     validated = lines.mapInPandas(validate_batches, VALIDATED_SCHEMA).withColumn(
         "landing_dt", F.lit(landing_date.isoformat())
@@ -142,7 +162,9 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str,
             f"(or create an empty folder to record a day without posts)"
         )
     lines = extract(spark, folder)
-    posts, quarantine, duplicates = transform(lines, landing_date=run_date, landing_folder=uri(folder))
+    posts, quarantine, duplicates = transform(
+        lines, landing_date=run_date, landing_folder=uri(folder), earliest_created=settings.earliest_created_date
+    )
     # cached for the counts; unpersisted below, because Spark matches cached plans by
     # equality and a rerun over rewritten files would otherwise reuse these stale rows
     posts, quarantine, duplicates = posts.cache(), quarantine.cache(), duplicates.cache()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,11 +59,13 @@ def read_image(path: str | None, max_bytes: int = MAX_IMAGE_BYTES) -> tuple[byte
         return None, "no_image"
     local_path = Path(path.removeprefix("file://").removeprefix("file:"))
     try:
-        size = local_path.stat().st_size
-        if size > max_bytes:
+        status = local_path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a FIFO would block the task, a device never end
+            return None, "unreadable"
+        if status.st_size > max_bytes:
             return None, "too_large"
         return local_path.read_bytes(), None
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a path with an embedded NUL
         return None, "unreadable"
 
 

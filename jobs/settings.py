@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +38,9 @@ class Settings:
     pseudonym_salt: str = "emodrift"
     device: str = "auto"
     shuffle_partitions: int = 8
+    earliest_created_at: str = "2000-01-01"
+    opt_out_list: str = ""
+    retention_days: int = 0
 
     def __post_init__(self) -> None:
         if self.score_batch_size <= 0:
@@ -47,6 +51,24 @@ class Settings:
             raise ValueError(f"device must be one of auto, cpu, cuda; got {self.device!r}")
         if self.shuffle_partitions <= 0:
             raise ValueError(f"shuffle_partitions must be > 0, got {self.shuffle_partitions}")
+        try:
+            earliest = datetime.date.fromisoformat(self.earliest_created_at)
+        except ValueError as error:
+            raise ValueError(f"earliest_created_at is a YYYY-MM-DD date, got {self.earliest_created_at!r}") from error
+        if earliest.year < 1900:  # Arrow/pandas nanosecond timestamps start in 1677
+            raise ValueError(f"earliest_created_at must be 1900-01-01 or later, got {self.earliest_created_at}")
+        if self.retention_days < 0:
+            raise ValueError(f"retention_days must be >= 0 (0 keeps everything), got {self.retention_days}")
+
+    @property
+    def earliest_created_date(self) -> datetime.date:
+        """``earliest_created_at`` as a date: posts stamped before it are implausible."""
+        return datetime.date.fromisoformat(self.earliest_created_at)
+
+    @property
+    def opt_out_path(self) -> Path | None:
+        """The file of opted-out user ids (one a line), or None when none is configured."""
+        return Path(self.opt_out_list) if self.opt_out_list else None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

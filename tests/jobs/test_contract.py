@@ -65,3 +65,41 @@ def test_json_schema_agrees_with_the_validator_on_structure():
     for bad in (line(user_id="__drop__"), line(post_id=17), line(text=None, image=None)):
         assert list(validator.iter_errors(json.loads(bad))), bad
         assert isinstance(validate_line(bad), Rejection)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (line(text="caf").replace("caf", "caf\u00e9").encode("latin-1"), Reason.INVALID_UTF8),
+        (line(created_at="2999-01-15T10:00:00+00:00"), Reason.IMPLAUSIBLE_TIMESTAMP),
+        (line(created_at="0001-01-01T00:00:00+01:00"), Reason.IMPLAUSIBLE_TIMESTAMP),  # no UTC instant
+        (line(created_at="2026-01-17T00:00:00Z"), Reason.IMPLAUSIBLE_TIMESTAMP),  # two days after landing
+        (line(created_at="1999-12-31T23:59:59Z"), Reason.IMPLAUSIBLE_TIMESTAMP),  # before the earliest date
+        ('{"post_id": "p1", "user_id": "u1", "created_at": "2026-01-15T10:00:00Z", "text": "\\ud83d", "image": null}',
+         Reason.UNPAIRED_SURROGATE),
+        ('{"post_id": ' + "9" * 5000 + "}", Reason.BAD_JSON),  # past Python's integer digit limit
+    ],
+)
+def test_hostile_lines_get_their_own_reason(raw, reason):
+    import datetime as dt
+
+    from jobs.contract import PlausibleWindow
+
+    window = PlausibleWindow.for_landing_day(dt.date(2026, 1, 15), dt.date(2000, 1, 1))
+    result = validate_line(raw, window)
+    assert isinstance(result, Rejection), result
+    assert result.reason == reason
+    assert len(result.detail) < 400 or reason == Reason.INVALID_UTF8
+
+
+def test_invalid_utf8_keeps_the_exact_bytes_and_a_bom_is_not_an_error():
+    import base64
+
+    from jobs.contract import decode_line
+
+    raw = line(text="caf").replace("caf", "caf\u00e9").encode("latin-1")
+    text, detail = decode_line(raw)
+    assert "caf\ufffd" in text
+    assert base64.b64decode(detail.rsplit(" ", 1)[1]) == raw
+    assert isinstance(validate_line(b"\xef\xbb\xbf" + line().encode()), Post)
+    assert isinstance(validate_line(line(created_at="2026-01-16T23:59:59Z")), Post)  # the day after: fine
