@@ -24,7 +24,7 @@ import pandas as pd
 
 from drift.sequences import to_user_sequence, user_sequences
 from drift.transitions import TransitionOptions, detect_transitions
-from jobs.lake import delete_partitions, read_table, uri, write_partitioned
+from jobs.lake import read_table, replace_partitions
 from jobs.settings import Settings
 from models.labels import LABELS, NUM_LABELS
 
@@ -240,13 +240,9 @@ def load(frame: DataFrame, table_path: str, run_date: dt.date) -> int:
     An empty frame still leaves an (empty, schema-carrying) partition behind, so a rerun over
     a window that lost its scores does not keep yesterday's rows.
     """
-    rows = frame.count()
-    if rows:
-        write_partitioned(frame, table_path, ["dt"])
-    else:
-        delete_partitions(frame.sparkSession, table_path, f"dt={run_date.isoformat()}")
-        frame.drop("dt").write.mode("overwrite").parquet(f"{uri(table_path)}/dt={run_date.isoformat()}")
-    return rows
+    partition = f"dt={run_date.isoformat()}"
+    replace_partitions(frame, table_path, ["dt"], partition, empty_partition=partition)
+    return frame.count()
 
 
 def run(

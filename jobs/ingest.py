@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from jobs.contract import UNBOUNDED, PlausibleWindow, Post, Reason, decode_line, validate_line
-from jobs.lake import delete_partitions, uri, write_manifest, write_partitioned
+from jobs.lake import replace_partitions, uri, write_manifest
 from jobs.settings import Settings
 from jobs.stage import run_single_day
 
@@ -145,12 +145,9 @@ def transform(
 
 def load(posts: DataFrame, quarantine: DataFrame, settings: Settings, landing_date: dt.date) -> None:
     """Replace what this landing day wrote before, in both tables."""
-    spark = posts.sparkSession
     day = landing_date.isoformat()
-    delete_partitions(spark, settings.table_path("posts"), f"dt=*/landing_dt={day}")
-    delete_partitions(spark, settings.table_path("quarantine"), f"landing_dt={day}")
-    write_partitioned(posts.repartition("dt"), settings.table_path("posts"), ["dt", "landing_dt"])
-    write_partitioned(quarantine.coalesce(1), settings.table_path("quarantine"), ["landing_dt"])
+    replace_partitions(posts.repartition("dt"), settings.table_path("posts"), ["dt", "landing_dt"], f"dt=*/landing_dt={day}")
+    replace_partitions(quarantine.coalesce(1), settings.table_path("quarantine"), ["landing_dt"], f"landing_dt={day}")
 
 
 def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str, object]:

@@ -1,18 +1,32 @@
-"""Small helpers for the Parquet lake: partition paths, cleaning a partition, manifests.
+"""The Parquet lake: atomic partition publishing, locks, manifests, dates.
 
-The file system is reached through Hadoop (inside Spark) or pyarrow (outside it), so the lake
-may live on a local disk, HDFS or object storage with no code change.
+Spark writes; this module publishes. A stage's rows become visible only by a rename on the
+lake's own file system after the write succeeded (:func:`replace_partitions`), so the lake
+must be a local or mounted POSIX path (see README "Reliability" for what that guarantees on
+a local disk, HDFS and object stores).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
+import errno
+import fcntl
+import functools
 import json
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+T = TypeVar("T")
 
 from jobs.settings import Settings
 
@@ -38,31 +52,247 @@ def uri(path: Path | str) -> str:
     return text if "://" in text else str(Path(text).resolve())
 
 
-def delete_partitions(spark: SparkSession, table_path: Path | str, pattern: str) -> int:
-    """Delete every partition folder under ``table_path`` that matches a glob, e.g.
-    ``dt=*/landing_dt=2026-01-15``; returns how many were deleted.
+class LakeBusyError(RuntimeError):
+    """Another live run holds a lock this run needs (the same stage and date, say)."""
 
-    A job that writes a landing day's rows under several ``dt`` partitions calls this before
-    writing, so a rerun replaces exactly what that landing day produced last time, even
-    partitions the new run no longer writes.
+
+_HELD_LOCKS: dict[str, tuple[int, int]] = {}  # lock path -> (file descriptor, depth) in this process
+
+
+@contextlib.contextmanager
+def lake_lock(lake: Path | str, name: str, *, purpose: str = "") -> Iterator[None]:
+    """Hold ``<lake>/_locks/<name>.lock`` for the block, or raise :class:`LakeBusyError` at once.
+
+    An ``flock`` on a file in the lake: the kernel drops it when its process dies, SIGKILL
+    included, so a killed run never leaves a stale lock behind. Re-entrant within a process
+    (a stage holding its run lock may publish under the same name). It excludes processes on
+    hosts sharing a local disk or an NFSv4 mount; not every network file system honours it.
     """
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(f"{uri(table_path)}/{pattern}")
-    file_system = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    statuses = file_system.globStatus(hadoop_path) or []
-    for status in statuses:
-        file_system.delete(status.getPath(), True)
-    return len(statuses)
+    folder = Path(lake) / "_locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = str(folder / f"{name}.lock")
+    if path in _HELD_LOCKS:
+        descriptor, depth = _HELD_LOCKS[path]
+        _HELD_LOCKS[path] = (descriptor, depth + 1)
+        try:
+            yield
+        finally:
+            descriptor, depth = _HELD_LOCKS[path]
+            _HELD_LOCKS[path] = (descriptor, depth - 1)
+        return
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 400, 0).decode("utf-8", errors="replace").strip() or "unknown"
+        os.close(descriptor)
+        raise LakeBusyError(
+            f"{name} is locked by another run ({holder}); two runs of the same stage and date at "
+            f"once are refused: wait for it to finish (a killed run releases its lock)"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"pid {os.getpid()} on {socket.gethostname()} since {_now()} {purpose}".encode(), 0)
+    _HELD_LOCKS[path] = (descriptor, 1)
+    try:
+        yield
+    finally:
+        del _HELD_LOCKS[path]
+        os.close(descriptor)  # releases the flock
 
 
-def write_partitioned(frame: DataFrame, table_path: Path | str, partition_columns: list[str]) -> None:
-    """Write with dynamic partition overwrite: only the partitions present in ``frame`` change."""
-    (
-        frame.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy(*partition_columns)
-        .parquet(uri(table_path))
-    )
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# --- atomic partition publishing ---------------------------------------------------------
+#
+# A stage never changes a table in place. It writes its partitions to
+# ``<lake>/_staging/<table>/<key>/data`` (same file system as the table), marks every staged
+# partition folder with ``.emodrift-run-<run id>``, writes ``_COMMITTED`` (the list of
+# partitions to swap in and to remove) and only then swaps each partition folder into the
+# table with one ``renameat2(RENAME_EXCHANGE)``: a reader listing the partition sees the old
+# folder or the new one, never none and never a mix. Every step after the commit record is
+# idempotent, so a run killed half-way is rolled forward by the next publisher of any key;
+# staging without a commit record (killed while Spark wrote) is deleted. Hidden names
+# (``_``/``.`` prefixes) are what Spark and pyarrow skip when they list a table.
+
+STAGING = "_staging"
+COMMITTED = "_COMMITTED"
+RUN_MARKER_PREFIX = ".emodrift-run-"
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def replace_partitions(
+    frame: DataFrame,
+    table_path: Path | str,
+    partition_columns: list[str],
+    replaced: str,
+    *,
+    empty_partition: str | None = None,
+) -> list[str]:
+    """Atomically replace the partitions matching glob ``replaced`` with the rows of ``frame``.
+
+    Args:
+        frame: the new rows, with the partition columns.
+        table_path: the table folder (a local or mounted path: see README "Reliability").
+        partition_columns: e.g. ``["dt", "landing_dt"]``.
+        replaced: the partitions this run owns, e.g. ``dt=*/landing_dt=2026-01-15``: those
+            the new rows do not write again disappear (a corrected landing day may no
+            longer reach a late ``dt``), every other partition is untouched.
+        empty_partition: when ``frame`` has no rows, write this partition (e.g.
+            ``dt=2026-01-15``) with no rows but the schema, so readers see "nothing", not
+            yesterday's rows.
+
+    Returns:
+        The partitions now published (paths relative to the table).
+    """
+    table = local_path(table_path)
+    key = replaced.replace("*", "all").replace("/", "__")
+    staging = table.parent / STAGING / table.name / key
+    with _staging_lock(staging):
+        _recover(staging, table)
+        data = staging / "data"
+        try:
+            frame.write.mode("overwrite").partitionBy(*partition_columns).parquet(str(data))
+            staged = _partitions(data, len(partition_columns))
+            if not staged and empty_partition is not None:
+                frame.drop(*partition_columns).write.mode("overwrite").parquet(str(data / empty_partition))
+                staged = [empty_partition]
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # nothing was published; free the space now
+            raise
+        run_id = uuid.uuid4().hex
+        for partition in staged:
+            (data / partition / f"{RUN_MARKER_PREFIX}{run_id}").touch()
+        removed = sorted(
+            str(path.relative_to(table)) for path in table.glob(replaced) if path.is_dir()
+            and str(path.relative_to(table)) not in staged
+        )
+        _write_atomically(staging / COMMITTED, json.dumps({"run_id": run_id, "staged": staged, "removed": removed}))
+        _apply(staging, table)
+    return staged
+
+
+def recover_staging(lake: Path | str) -> list[str]:
+    """Finish or discard what killed runs left in ``<lake>/_staging``; returns what was handled.
+
+    A committed leftover is rolled forward (its rows were complete), an uncommitted one
+    deleted. Staging a live run still holds (its lock is taken) is left alone.
+    """
+    handled = []
+    root = Path(lake) / STAGING
+    for staging in sorted(root.glob("*/*")) if root.is_dir() else []:
+        if not staging.is_dir():
+            continue
+        try:
+            with _staging_lock(staging):
+                if staging.exists():
+                    _recover(staging, Path(lake) / staging.parent.name)
+                    handled.append(str(staging.relative_to(root)))
+        except LakeBusyError:
+            continue
+    return handled
+
+
+def retry_vanished(read: Callable[[], T], attempts: int = 3) -> T:
+    """Run a reader again when a file it listed vanished before it opened it.
+
+    A swap makes the listing point at the new partition at once, but a reader that listed
+    the previous partition's files just before may open them just after they moved away: it
+    gets FileNotFoundError (never wrong rows), and listing again sees the new partition.
+    """
+    for attempt in range(attempts):
+        try:
+            return read()
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def local_path(path: Path | str) -> Path:
+    """The lake path as a local path; publishing renames folders, which needs a POSIX file system."""
+    text = str(path)
+    if "://" in text and not text.startswith("file:"):
+        raise ValueError(
+            f"the lake must be a local or mounted path for atomic publishing, got {text!r} "
+            f"(see README 'Reliability': on object stores use a table format such as Delta Lake or Iceberg)"
+        )
+    return Path(uri(text.removeprefix("file://").removeprefix("file:")))
+
+
+def _staging_lock(staging: Path) -> contextlib.AbstractContextManager[None]:
+    lake = staging.parents[2]
+    return lake_lock(lake, f"publish--{staging.parent.name}--{staging.name}", purpose="publishing")
+
+
+def _recover(staging: Path, table: Path) -> None:
+    if (staging / COMMITTED).is_file():
+        _apply(staging, table)
+    elif staging.exists():
+        shutil.rmtree(staging)
+
+
+def _apply(staging: Path, table: Path) -> None:
+    """Swap every staged partition into the table and drop the removed ones (idempotent)."""
+    commit = json.loads((staging / COMMITTED).read_text())
+    marker = f"{RUN_MARKER_PREFIX}{commit['run_id']}"
+    data, old = staging / "data", staging / "old"
+    for partition in commit["staged"]:
+        source, target, displaced = data / partition, table / partition, old / partition
+        if not (target / marker).exists():
+            if target.exists():
+                _exchange(source, target, displaced)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(source, target)
+        if source.exists():  # after an exchange the source holds the previous rows
+            displaced.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(source, displaced)
+    for partition in commit["removed"]:
+        if (table / partition).exists():
+            (old / partition).parent.mkdir(parents=True, exist_ok=True)
+            os.rename(table / partition, old / partition)
+    shutil.rmtree(staging)
+
+
+def _exchange(source: Path, target: Path, displaced: Path) -> None:
+    """Swap two folders in one step (Linux ``renameat2``); two renames where unsupported."""
+    result = _libc().renameat2(_AT_FDCWD, bytes(source), _AT_FDCWD, bytes(target), _RENAME_EXCHANGE)
+    if result == 0:
+        return
+    error = ctypes.get_errno()
+    if error not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        raise OSError(error, f"cannot swap {source} into {target}: {os.strerror(error)}")
+    # a file system without RENAME_EXCHANGE: the partition is absent between these renames
+    displaced.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(target, displaced)
+    os.rename(source, target)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _partitions(folder: Path, depth: int) -> list[str]:
+    """Partition folders ``depth`` levels below ``folder`` (``dt=.../landing_dt=...``)."""
+    if not folder.is_dir():
+        return []
+    pattern = "/".join(["*=*"] * depth)
+    return sorted(str(path.relative_to(folder)) for path in folder.glob(pattern) if path.is_dir())
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write a small file whole or not at all (temporary file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 def read_table(spark: SparkSession, settings: Settings, table: str) -> DataFrame | None:
@@ -80,10 +310,7 @@ def manifest_path(settings: Settings, stage: str, key: str) -> Path:
 
 def write_manifest(settings: Settings, stage: str, key: str, manifest: dict[str, Any]) -> Path:
     path = manifest_path(settings, stage, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    temporary.replace(path)  # atomic: a reader never sees half a manifest
+    _write_atomically(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")  # never half a manifest
     return path
 
 

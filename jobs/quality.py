@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow.dataset as pads
 
-from jobs.lake import parse_date, read_manifest
+from jobs.lake import parse_date, read_manifest, retry_vanished
 from jobs.settings import Settings
 
 STAGES = ("ingest", "score")
@@ -27,15 +27,19 @@ def count_rows(table_path: Path, **partition_values: str) -> int:
     """Rows of a hive-partitioned Parquet table whose partition columns equal the given values."""
     if not table_path.exists():
         return 0
-    dataset = pads.dataset(str(table_path), format="parquet", partitioning="hive")
-    names = set(dataset.schema.names)
-    expression = None
-    for column, value in partition_values.items():
-        if column not in names:
-            return 0
-        term = pads.field(column) == value
-        expression = term if expression is None else expression & term
-    return dataset.count_rows(filter=expression)
+
+    def count() -> int:
+        dataset = pads.dataset(str(table_path), format="parquet", partitioning="hive")
+        names = set(dataset.schema.names)
+        expression = None
+        for column, value in partition_values.items():
+            if column not in names:
+                return 0
+            term = pads.field(column) == value
+            expression = term if expression is None else expression & term
+        return dataset.count_rows(filter=expression)
+
+    return retry_vanished(count)  # a partition swapped in while counting: count again
 
 
 def ingest_problems(manifest: dict, posts_rows: int, quarantine_rows: int) -> list[str]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from jobs.lake import delete_partitions, read_table, write_manifest, write_partitioned
+from jobs.lake import read_table, replace_partitions, write_manifest
 from jobs.settings import Settings
 from jobs.stage import run_single_day
 from models.fusion import fuse, top_label
@@ -141,8 +141,7 @@ def transform(posts: DataFrame, *, options: ScoringOptions, partitions: int) -> 
 
 
 def load(scores: DataFrame, settings: Settings, landing_date: dt.date) -> None:
-    delete_partitions(scores.sparkSession, settings.table_path("scores"), f"dt=*/landing_dt={landing_date.isoformat()}")
-    write_partitioned(scores, settings.table_path("scores"), ["dt", "landing_dt"])
+    replace_partitions(scores, settings.table_path("scores"), ["dt", "landing_dt"], f"dt=*/landing_dt={landing_date.isoformat()}")
 
 
 def scoring_options(settings: Settings) -> ScoringOptions:
