@@ -87,8 +87,9 @@ def emotion_drift_nightly() -> None:
         from jobs.lake import parse_date
         from jobs.report import run
         from jobs.settings import Settings
+        from jobs.stage import run_recorded
 
-        return str(run(Settings.from_env(), parse_date(ds)))
+        return str(run_recorded("report", run, Settings.from_env(), parse_date(ds)))
 
     (
         spark_stage("ingest")

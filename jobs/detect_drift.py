@@ -12,11 +12,9 @@ rounded before writing).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -276,26 +274,12 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """``emodrift drift --date YYYY-MM-DD [settings flags]``."""
-    from jobs.lake import parse_date
-    from jobs.spark import build_session
+    from jobs.stage import run_single_day
 
-    parser = argparse.ArgumentParser(prog="emodrift drift", description=__doc__.splitlines()[0])
-    parser.add_argument("--date", required=True, help="as-of date D, YYYY-MM-DD")
-    Settings.add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        run_date = parse_date(args.date)
-        settings = Settings.from_args(args)
-    except ValueError as error:
-        print(f"emodrift drift: {error}", file=sys.stderr)
-        return 2
-    spark = build_session(settings, "emodrift-drift")
-    try:
-        counts = run(spark, settings, run_date)
-    finally:
-        spark.stop()
-    print(json.dumps({"date": run_date.isoformat(), **counts}, sort_keys=True))
-    return 0
+    return run_single_day(
+        argv, name="drift", description=__doc__.splitlines()[0], run=run,
+        output=lambda run_date, counts: json.dumps({"date": run_date.isoformat(), **counts}, sort_keys=True),
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import pyarrow as pa
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -319,3 +321,56 @@ def read_manifest(settings: Settings, stage: str, key: str) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"no {stage} manifest at {path}: run `emodrift {stage} --date ...` first")
     return json.loads(path.read_text())
+
+
+# --- run records -------------------------------------------------------------------------
+
+RUNS_TABLE = "runs"
+# one row per stage run event: "started", then "succeeded" or "failed" (a run killed
+# outright leaves only its "started" row); partitioned by stage
+RUNS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("date", pa.string()),
+        ("status", pa.string()),
+        ("started_at", pa.timestamp("us", tz="UTC")),
+        ("ended_at", pa.timestamp("us", tz="UTC")),
+        ("counts", pa.string()),  # the stage's manifest or counts, JSON
+        ("model_versions", pa.string()),  # JSON, e.g. {"text": ..., "image": ...}
+        ("spark_application_id", pa.string()),
+        ("error", pa.string()),
+        ("host", pa.string()),
+        ("pid", pa.int64()),
+    ]
+)
+
+
+def append_run_record(settings: Settings, record: dict[str, Any]) -> Path:
+    """Append one row to table ``runs`` (partitioned by ``stage``): one small Parquet file per
+    event, written under a hidden name and renamed, so appends never collide or tear."""
+    import pyarrow.parquet as pq
+
+    folder = settings.table_path(RUNS_TABLE) / f"stage={record['stage']}"
+    folder.mkdir(parents=True, exist_ok=True)
+    row = {name: [record.get(name)] for name in RUNS_SCHEMA.names}
+    table = pa.Table.from_pydict(row, schema=RUNS_SCHEMA)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    path = folder / f"{stamp}-{record['run_id']}-{record['status']}.parquet"
+    temporary = folder / f".{path.name}.tmp"
+    pq.write_table(table, temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def read_runs(settings: Settings) -> Any:
+    """Every run record, oldest first (empty with the right columns when none was written)."""
+    import pandas as pd
+    import pyarrow.dataset as pads
+
+    folder = settings.table_path(RUNS_TABLE)
+    if not folder.is_dir():
+        return RUNS_SCHEMA.empty_table().to_pandas().assign(stage=pd.Series(dtype=str))  # a pandas DataFrame
+    dataset = pads.dataset(str(folder), format="parquet", partitioning="hive")
+    frame = retry_vanished(dataset.to_table).to_pandas()
+    frame["stage"] = frame["stage"].astype(str)
+    return frame.sort_values(["started_at", "ended_at"], na_position="first", ignore_index=True)

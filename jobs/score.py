@@ -157,6 +157,9 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str,
     """Score landing day ``run_date``; returns (and writes) the manifest of counts."""
     from pyspark.sql import functions as F
 
+    from jobs.preflight import check_models
+
+    model_versions = check_models(settings)  # a missing or corrupt model fails here, before any write
     posts = extract(spark, settings, run_date)
     partitions = max(1, spark.sparkContext.defaultParallelism)
     scores = transform(posts, options=scoring_options(settings), partitions=partitions).cache()
@@ -171,6 +174,7 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str,
         "with_face": scores.where(F.col("face_count") > 0).count(),
         "text_status": _sum_by(statuses, "text_status"),
         "image_status": _sum_by(statuses, "image_status"),
+        "model_versions": model_versions,
     }
     scores.unpersist()
     write_manifest(settings, "score", f"landing_dt={run_date.isoformat()}", manifest)

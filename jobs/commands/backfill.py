@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from jobs.lake import date_range, parse_date
+from jobs.lake import LakeBusyError, date_range, parse_date
 from jobs.settings import Settings
+from jobs.stage import run_recorded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +68,7 @@ def run_backfill(
         try:
             for position, day in enumerate(dates, start=1):
                 day_started = time.perf_counter()
-                result = function(spark, settings, day) if spark is not None else function(settings, day)
+                result = run_recorded(stage.name, function, settings, day, spark)  # locked, recorded in runs
                 results[stage.name][day.isoformat()] = result
                 log(
                     f"[{stage.name} {position}/{len(dates)}] {day} done in "
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         dates = date_range(parse_date(args.start), parse_date(args.end))
         stage_names = tuple(name.strip() for name in args.stages.split(",") if name.strip())
         run_backfill(settings, dates, stage_names)
-    except (ValueError, FileNotFoundError) as error:  # bad arguments, missing input, DataQualityError
+    except (ValueError, FileNotFoundError, LakeBusyError) as error:  # bad arguments, missing input, DataQualityError
         print(f"emodrift backfill: {error}", file=sys.stderr)
         return 1
     print(f"backfill {args.start}..{args.end}: {len(dates)} day(s), stages {', '.join(stage_names)}")
