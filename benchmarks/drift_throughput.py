@@ -14,7 +14,8 @@ import torch
 
 from drift.sequences import build_daily_sequences, piecewise_constant_cohort, user_sequences
 from drift.transitions import detect_transitions
-from models.temporal.training import fit_temporal_model, step_surprise
+from models.temporal.inference import step_surprise
+from models.temporal.training import fit_temporal_model
 
 
 def main() -> None:

@@ -70,12 +70,17 @@ class UserSequence:
         days: ``YYYY-MM-DD`` strings, strictly increasing, length T.
         probs: (T, 7) mean fused distribution per day, LABELS order.
         post_counts: (T,) posts per day.
+        exemplar_post_ids: optional (T, 7) object array: per day and label, the id of the
+            post that showed that label most (what a transition cites as evidence).
+        exemplar_probs: optional (T, 7): that post's probability of the label.
     """
 
     user_id: str
     days: tuple[str, ...]
     probs: np.ndarray
     post_counts: np.ndarray
+    exemplar_post_ids: np.ndarray | None = None
+    exemplar_probs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         length = len(self.days)
@@ -83,6 +88,10 @@ class UserSequence:
             raise ValueError(f"probs must have shape ({length}, {NUM_LABELS}), got {self.probs.shape}")
         if self.post_counts.shape != (length,):
             raise ValueError(f"post_counts must have shape ({length},), got {self.post_counts.shape}")
+        for name in ("exemplar_post_ids", "exemplar_probs"):
+            value = getattr(self, name)
+            if value is not None and value.shape != (length, NUM_LABELS):
+                raise ValueError(f"{name} must have shape ({length}, {NUM_LABELS}), got {value.shape}")
         if any(later <= earlier for earlier, later in zip(self.days, self.days[1:])):
             raise ValueError(f"days of user {self.user_id!r} must be strictly increasing")
 
@@ -100,18 +109,25 @@ class UserSequence:
 def to_user_sequence(rows: pd.DataFrame) -> UserSequence:
     """Turn one user's rows of :func:`build_daily_sequences` output into a :class:`UserSequence`.
 
-    Rows may come in any order; they are sorted by day.
+    Rows may come in any order; they are sorted by day. Columns ``exemplar_post_ids`` and
+    ``exemplar_probs`` (7 values per row), when present, become the exemplar arrays.
     """
     user_ids = rows["user_id"].unique()
     if len(user_ids) != 1:
         raise ValueError(f"expected the rows of exactly one user, got {len(user_ids)} users")
     ordered = rows.sort_values("day")
     probs = np.asarray(ordered["probs"].tolist(), dtype=np.float64).reshape(len(ordered), NUM_LABELS)
+    exemplar_ids = exemplar_probs = None
+    if "exemplar_post_ids" in ordered and "exemplar_probs" in ordered:
+        exemplar_ids = np.array([list(row) for row in ordered["exemplar_post_ids"]], dtype=object).reshape(len(ordered), NUM_LABELS)
+        exemplar_probs = np.asarray(ordered["exemplar_probs"].tolist(), dtype=np.float64).reshape(len(ordered), NUM_LABELS)
     return UserSequence(
         user_id=str(user_ids[0]),
         days=tuple(str(day) for day in ordered["day"]),
         probs=probs,
         post_counts=ordered["post_count"].to_numpy(dtype=np.int64),
+        exemplar_post_ids=exemplar_ids,
+        exemplar_probs=exemplar_probs,
     )
 
 

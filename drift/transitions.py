@@ -11,6 +11,8 @@ after the change, gives the confidence. Proposals below ``min_magnitude`` or
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
 import math
 
 import numpy as np
@@ -23,7 +25,10 @@ from models.labels import LABELS
 TRANSITION_COLUMNS: tuple[str, ...] = (
     "changed_at", "from_label", "to_label", "magnitude", "confidence",
     "posts_before", "posts_after", "detector",
+    "mean_before", "mean_after", "evidence_before", "evidence_after",
 )
+EVIDENCE_POSTS = 3  # post ids cited on each side of a change
+LINK_MAX_SHIFT_DAYS = 3  # a change re-found within this many days of last night's keeps its id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +119,23 @@ def combine_p_values(p_values: list[float]) -> float:
     return float(min(1.0, math.exp(-half) * terms))
 
 
+def evidence_posts(sequence: UserSequence, start: int, end: int, label: int, count: int = EVIDENCE_POSTS) -> list[str]:
+    """Ids of the ``count`` posts in days ``[start, end)`` that showed ``label`` most (one per
+    day at most: a day contributes its exemplar); empty when the sequence has no exemplars."""
+    if sequence.exemplar_post_ids is None or sequence.exemplar_probs is None:
+        return []
+    strengths = sequence.exemplar_probs[start:end, label]
+    order = np.argsort(-np.nan_to_num(strengths, nan=-1.0), kind="stable")
+    chosen: list[str] = []
+    for position in order:
+        post_id = sequence.exemplar_post_ids[start + position, label]
+        if post_id is not None and post_id not in chosen and np.isfinite(strengths[position]):
+            chosen.append(str(post_id))
+        if len(chosen) == count:
+            break
+    return chosen
+
+
 def detect_transitions(
     sequence: UserSequence,
     surprise: np.ndarray | None = None,
@@ -131,7 +153,10 @@ def detect_transitions(
         One row per transition with columns :data:`TRANSITION_COLUMNS`: ``changed_at`` is the
         first day with posts after the change, labels are the dominant labels of the
         post-weighted mean distributions of the neighbouring segments, ``magnitude`` their
-        Jensen-Shannon distance and ``confidence`` 1 minus the combined p-value.
+        Jensen-Shannon distance and ``confidence`` 1 minus the combined p-value;
+        ``mean_before`` / ``mean_after`` are those distributions (7 floats), and
+        ``evidence_before`` / ``evidence_after`` the ids of the posts that showed the old label
+        most before the change and the new label most after it (:func:`evidence_posts`).
     """
     detector = BinarySegmentation(penalty=options.penalty, min_size=options.min_size)
     change_points = detector.fit(sequence.probs).predict()
@@ -163,18 +188,74 @@ def detect_transitions(
         confidence = 1.0 - combine_p_values(p_values)
         if magnitude < options.min_magnitude or confidence < options.min_confidence:
             continue
+        from_index, to_index = int(np.argmax(before)), int(np.argmax(after))
         records.append(
             {
                 "changed_at": sequence.days[change],
-                "from_label": LABELS[int(np.argmax(before))],
-                "to_label": LABELS[int(np.argmax(after))],
+                "from_label": LABELS[from_index],
+                "to_label": LABELS[to_index],
                 "magnitude": magnitude,
                 "confidence": confidence,
                 "posts_before": int(weights[start:change].sum()),
                 "posts_after": int(weights[change:end].sum()),
                 "detector": detector.name,
+                "mean_before": before.tolist(),
+                "mean_after": after.tolist(),
+                "evidence_before": evidence_posts(sequence, start, change, from_index),
+                "evidence_after": evidence_posts(sequence, change, end, to_index),
             }
         )
     return pd.DataFrame(records, columns=list(TRANSITION_COLUMNS)).astype(
         {"magnitude": "float64", "confidence": "float64", "posts_before": "int64", "posts_after": "int64"}
     )
+
+
+def transition_id(user_id: str, changed_at: str, from_label: str, to_label: str) -> str:
+    """A new transition's id: 16 hex digits of a hash of who changed when from what to what."""
+    key = f"{user_id}\x1f{changed_at}\x1f{from_label}\x1f{to_label}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def link_transitions(
+    current: pd.DataFrame, previous: pd.DataFrame | None, run_date: str, max_shift_days: int = LINK_MAX_SHIFT_DAYS
+) -> pd.DataFrame:
+    """Give tonight's transitions the ``transition_id`` and ``first_flagged_dt`` of last night's.
+
+    A nightly snapshot re-finds a change every night while more days arrive, and its
+    ``changed_at`` may move by a day or two. Each of tonight's rows (``user_id``,
+    ``changed_at``, ``from_label``, ``to_label``) is matched one-to-one to the previous
+    snapshot's row of the same user with the nearest ``changed_at`` within ``max_shift_days``
+    (ties: same ``to_label`` first) and inherits its id and first-flagged date; an unmatched row
+    is a new change: a fresh id and ``first_flagged_dt`` = ``run_date``.
+
+    Returns:
+        ``current`` with ``transition_id`` and ``first_flagged_dt`` set (a copy).
+    """
+    result = current.copy()
+    ids = [
+        transition_id(str(row.user_id), str(row.changed_at), str(row.from_label), str(row.to_label))
+        for row in result.itertuples()
+    ]
+    first = [run_date] * len(result)
+    if previous is not None and len(previous) and len(result):
+        earlier = previous.reset_index(drop=True)
+        ordinal = lambda value: dt.date.fromisoformat(str(value)).toordinal()  # noqa: E731
+        candidates = []
+        for position, row in enumerate(result.itertuples()):
+            for index in np.flatnonzero((earlier["user_id"] == row.user_id).to_numpy()):
+                old = earlier.iloc[index]
+                shift = abs(ordinal(row.changed_at) - ordinal(old["changed_at"]))
+                if shift <= max_shift_days:
+                    candidates.append((shift, old["to_label"] != row.to_label, position, index))
+        used_new: set[int] = set()
+        used_old: set[int] = set()
+        for _, _, position, index in sorted(candidates):
+            if position in used_new or index in used_old:
+                continue
+            used_new.add(position)
+            used_old.add(index)
+            ids[position] = str(earlier.at[index, "transition_id"])
+            first[position] = str(earlier.at[index, "first_flagged_dt"])
+    result["transition_id"] = ids
+    result["first_flagged_dt"] = first
+    return result

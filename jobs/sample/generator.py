@@ -32,11 +32,13 @@ from typing import Any
 
 import numpy as np
 
+from jobs.sample.pools import FacePool, TextPool, load_face_pool, load_text_pool, render_face_photo
 from jobs.sample.texts import compose_post
 from jobs.settings import Settings
 from models.labels import LABEL_INDEX, LABELS
 
 DEFAULT_START = dt.date(2026, 1, 1)
+FACE_PIXELS = 48  # FER faces are 48x48 grey
 
 # reason codes as jobs/contract.py's Reason spells them, so ingest counts reconcile by key
 MALFORMED_KINDS: tuple[str, ...] = (
@@ -78,6 +80,7 @@ class ImageSpec:
     height: int
     image_format: str  # "PNG" or "JPEG"
     seed: int
+    face: bytes | None = None  # a 48x48 grey face (row-major) to paste; None draws a face-free picture
 
     @property
     def extension(self) -> str:
@@ -98,6 +101,12 @@ class PlantedChange:
     from_label: str
     to_label: str
     strength: float
+    ramp_days: int = 0  # gradual changes mix the two distributions over this many more days
+
+    @property
+    def span(self) -> tuple[dt.date, dt.date]:
+        """First and last day of the change: one day when abrupt, the ramp when gradual."""
+        return self.changed_at, self.changed_at + dt.timedelta(days=self.ramp_days)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +119,9 @@ class SampleUser:
     label_distribution_before: tuple[float, ...]  # LABELS order
     label_distribution_after: tuple[float, ...]  # equal to before for stable users
     change: PlantedChange | None
+    later_changes: tuple[PlantedChange, ...] = ()  # a second change (ground-truth cohorts only)
+    posts_per_day: float | None = None  # mean posts a day (ground-truth cohorts); None: the default mix
+    regimes: tuple[tuple[float, ...], ...] = ()  # every regime's distribution, in time order (ground-truth cohorts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +137,8 @@ class SamplePost:
     image: str | None  # relative to the landing day folder
     image_spec: ImageSpec | None
     intended_label: str
+    text_source: str | None = None  # the pool's comment id when the text is a real post
+    face_source: int | None = None  # the pool's npz row when the image pastes a real face
 
     def record(self) -> dict[str, Any]:
         """The landing JSON object."""
@@ -175,10 +189,14 @@ class SampleData:
     posts: tuple[SamplePost, ...]
     landing_days: tuple[LandingDay, ...]
 
+    sources: dict[str, str] | None = None  # pool files when texts and faces are real
+
     @property
     def changes(self) -> tuple[PlantedChange, ...]:
-        """The planted changes, in user order."""
-        return tuple(user.change for user in self.users if user.change is not None)
+        """The planted changes, in user order (a user's changes in time order)."""
+        return tuple(
+            change for user in self.users if user.change is not None for change in (user.change, *user.later_changes)
+        )
 
     def ground_truth(self) -> dict[str, Any]:
         """The JSON-ready ground truth: users, planted changes, per-day planted defects."""
@@ -194,6 +212,8 @@ class SampleData:
                     "utc_offset_minutes": user.utc_offset_minutes,
                     "baseline_label": user.baseline_label,
                     "changed": user.change is not None,
+                    "change_count": (user.change is not None) + len(user.later_changes),
+                    **({"posts_per_day": user.posts_per_day} if user.posts_per_day is not None else {}),
                     "label_distribution_before": [round(value, 4) for value in user.label_distribution_before],
                     "label_distribution_after": [round(value, 4) for value in user.label_distribution_after],
                     "posts": sum(1 for post in self.posts if post.user_id == user.user_id),
@@ -207,10 +227,23 @@ class SampleData:
                     "from_label": change.from_label,
                     "to_label": change.to_label,
                     "strength": change.strength,
+                    "ramp_days": change.ramp_days,
+                    "ended_at": change.span[1].isoformat(),
                 }
                 for change in self.changes
             ],
             "landing_days": [day.summary() for day in self.landing_days],
+            **(self._pool_truth() if self.sources else {}),
+        }
+
+    def _pool_truth(self) -> dict[str, Any]:
+        """Where real texts and faces came from, and each post's planted label and sources."""
+        return {
+            "sources": self.sources,
+            "posts": {
+                post.post_id: {"label": post.intended_label, "text": post.text_source, "face": post.face_source}
+                for post in self.posts
+            },
         }
 
 
@@ -286,6 +319,36 @@ def _make_users(users: int, days: int, start: dt.date, rng: np.random.Generator)
     return result
 
 
+def _sample_post(
+    post_id: str,
+    user: SampleUser,
+    moment: dt.datetime,
+    last_day: dt.date,
+    text: str | None,
+    image_spec: ImageSpec | None,
+    label: str,
+    rng: np.random.Generator,
+    text_source: str | None = None,
+    face_source: int | None = None,
+) -> SamplePost:
+    """A post at ``moment`` (UTC), landing a day late now and then, written in the user's offset."""
+    day = moment.date()
+    late = day < last_day and rng.random() < LATE_ARRIVAL_PROBABILITY
+    return SamplePost(
+        post_id=post_id,
+        user_id=user.user_id,
+        created_at=_format_created_at(moment, user.utc_offset_minutes, rng),
+        created_at_utc=moment,
+        landing_dt=day + dt.timedelta(days=1) if late else day,
+        text=text,
+        image=f"images/{post_id}.{image_spec.extension}" if image_spec is not None else None,
+        image_spec=image_spec,
+        intended_label=label,
+        text_source=text_source,
+        face_source=face_source,
+    )
+
+
 def _make_posts(
     users: list[SampleUser], days: int, start: dt.date, seed: int, rng: np.random.Generator
 ) -> list[SamplePost]:
@@ -315,7 +378,6 @@ def _make_posts(
                 # the sentence bank then changes texts only, never who posts when
                 text = compose_post(label, np.random.default_rng((seed, counter))) if has_text else None
                 image_spec = None
-                image = None
                 if has_image:
                     image_spec = ImageSpec(
                         width=int(rng.integers(64, 321)),
@@ -323,20 +385,142 @@ def _make_posts(
                         image_format="PNG" if rng.random() < 0.6 else "JPEG",
                         seed=int(rng.integers(0, 2**31 - 1)),
                     )
-                    image = f"images/{post_id}.{image_spec.extension}"
-                late = day < last_day and rng.random() < LATE_ARRIVAL_PROBABILITY
-                posts.append(
-                    SamplePost(
-                        post_id=post_id,
-                        user_id=user.user_id,
-                        created_at=_format_created_at(moment, user.utc_offset_minutes, rng),
-                        created_at_utc=moment,
-                        landing_dt=day + dt.timedelta(days=1) if late else day,
-                        text=text,
-                        image=image,
-                        image_spec=image_spec,
-                        intended_label=label,
+                posts.append(_sample_post(post_id, user, moment, last_day, text, image_spec, label, rng))
+    return posts
+
+
+# Ground-truth cohorts (``--text-pool`` / ``--face-pool``): a mix a detector must hold on.
+COHORT_CHANGE_COUNT_SHARES: tuple[float, ...] = (0.35, 0.40, 0.25)  # users with 0, 1, 2 changes
+GRADUAL_SHARE = 0.5
+RAMP_DAYS_RANGE = (3, 10)  # a gradual change spreads over this many days
+POSTS_PER_DAY_RANGE = (0.3, 15.0)  # drawn log-uniformly: light and heavy posters
+IMAGE_ONLY_DAY_PROBABILITY = 0.06  # a day on which every post is a photo without text
+POOL_TEXT_ONLY_SHARE, POOL_TEXT_AND_IMAGE_SHARE = 0.75, 0.17  # the remaining 8 % are image-only
+EDGE_DAYS = 7  # no change starts this close to the first or last day: both sides need posts
+SECOND_CHANGE_GAP = 10  # days between the end of a first change and the start of a second
+
+
+def _make_regime_users(users: int, days: int, start: dt.date, rng: np.random.Generator) -> list[SampleUser]:
+    """Users with 0, 1 or 2 planted changes, abrupt or gradual, posting 0.3-15 times a day."""
+    result: list[SampleUser] = []
+    pair_order = rng.permutation(len(CHANGE_PAIRS)).tolist()
+    changes_dealt = 0
+    for index in range(users):
+        handle = (
+            f"{HANDLE_ADJECTIVES[int(rng.integers(len(HANDLE_ADJECTIVES)))]}_"
+            f"{HANDLE_NOUNS[int(rng.integers(len(HANDLE_NOUNS)))]}_{index:03d}"
+        )
+        offset = UTC_OFFSETS_MINUTES[int(rng.integers(len(UTC_OFFSETS_MINUTES)))]
+        rate = float(np.exp(rng.uniform(np.log(POSTS_PER_DAY_RANGE[0]), np.log(POSTS_PER_DAY_RANGE[1]))))
+        wanted = int(rng.choice(len(COHORT_CHANGE_COUNT_SHARES), p=COHORT_CHANGE_COUNT_SHARES))
+        changes: list[PlantedChange] = []
+        distributions: list[np.ndarray] = []
+        earliest = EDGE_DAYS
+        for number in range(wanted):
+            ramp = int(rng.integers(RAMP_DAYS_RANGE[0], RAMP_DAYS_RANGE[1] + 1)) if rng.random() < GRADUAL_SHARE else 0
+            # leave room for one more abrupt change when one follows
+            reserve = (number + 1 < wanted) * (SECOND_CHANGE_GAP + EDGE_DAYS)
+            room = days - EDGE_DAYS - reserve - earliest  # latest start of an abrupt change, minus earliest
+            if room < 0:
+                break
+            if ramp > room:  # a short history fits a shorter ramp, or an abrupt change
+                ramp = ramp if ramp <= room else (room if room >= RAMP_DAYS_RANGE[0] else 0)
+            latest = earliest + room - ramp
+            if changes:
+                from_label = changes[-1].to_label
+                to_label = LABELS[int(rng.choice([i for i in range(len(LABELS)) if LABELS[i] != from_label]))]
+            else:
+                from_label, to_label = CHANGE_PAIRS[pair_order[changes_dealt % len(CHANGE_PAIRS)]]
+                changes_dealt += 1
+                distributions.append(_label_distribution(from_label, rng))
+            distributions.append(_label_distribution(to_label, rng))
+            day = int(rng.integers(earliest, latest + 1))
+            strength = round(float(0.5 * np.abs(distributions[-2] - distributions[-1]).sum()), 4)
+            changes.append(
+                PlantedChange(handle, start + dt.timedelta(days=day), from_label, to_label, strength, ramp)
+            )
+            earliest = day + ramp + SECOND_CHANGE_GAP
+        if not changes:
+            baseline = str(rng.choice(list(BASELINE_WEIGHTS), p=np.array(list(BASELINE_WEIGHTS.values()))))
+            distributions = [_label_distribution(baseline, rng)]
+        result.append(
+            SampleUser(
+                handle, offset, changes[0].from_label if changes else baseline,
+                tuple(distributions[0].tolist()), tuple(distributions[-1].tolist()),
+                changes[0] if changes else None, tuple(changes[1:]), round(rate, 3),
+                tuple(tuple(distribution.tolist()) for distribution in distributions),
+            )
+        )
+    return result
+
+
+def _regime_distribution(user: SampleUser, day: dt.date) -> np.ndarray:
+    """The user's label distribution on ``day``: linear mixes across gradual ramps."""
+    changes = [user.change, *user.later_changes] if user.change is not None else []
+    regimes = [np.asarray(distribution) for distribution in user.regimes]
+    current = regimes[0]
+    for position, change in enumerate(changes):
+        elapsed = (day - change.changed_at).days
+        if elapsed < 0:
+            break
+        weight = min(1.0, (elapsed + 1) / (change.ramp_days + 1))
+        current = (1.0 - weight) * current + weight * regimes[position + 1]
+    return current / current.sum()
+
+
+def _make_regime_posts(
+    users: list[SampleUser],
+    days: int,
+    start: dt.date,
+    seed: int,
+    rng: np.random.Generator,
+    text_pool: TextPool | None,
+    face_pool: FacePool | None,
+) -> list[SamplePost]:
+    """Posts of a ground-truth cohort: labels drawn from each day's regime, Poisson counts,
+    real texts and faces from the pools (the generator's own sentences and pictures when a
+    pool is not given)."""
+    posts: list[SamplePost] = []
+    last_day = start + dt.timedelta(days=days - 1)
+    counter = 0
+    for day_index in range(days):
+        day = start + dt.timedelta(days=day_index)
+        midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+        for user in users:
+            distribution = _regime_distribution(user, day)
+            count = int(rng.poisson(user.posts_per_day))
+            image_only_day = rng.random() < IMAGE_ONLY_DAY_PROBABILITY
+            for second in sorted(rng.integers(0, 86_400, size=count).tolist()):
+                counter += 1
+                post_id = f"p{seed}-{counter:06d}"
+                label = LABELS[int(rng.choice(len(LABELS), p=distribution))]
+                kind = 1.0 if image_only_day else rng.random()
+                has_text = kind < POOL_TEXT_ONLY_SHARE + POOL_TEXT_AND_IMAGE_SHARE
+                has_image = kind >= POOL_TEXT_ONLY_SHARE
+                # texts and faces draw from generators keyed by (seed, post number), as above
+                content_rng = np.random.default_rng((seed, counter))
+                text = text_source = None
+                if has_text and text_pool is not None:
+                    text_source, text = text_pool.draw(label, content_rng)
+                elif has_text:
+                    text = compose_post(label, content_rng)
+                image_spec = None
+                face_source = None
+                if has_image:
+                    face = None
+                    if face_pool is not None:
+                        face_source, pixels = face_pool.draw(label, content_rng)
+                        face = pixels.tobytes()
+                    image_spec = ImageSpec(
+                        width=int(rng.integers(64, 321)),
+                        height=int(rng.integers(64, 321)),
+                        image_format="JPEG" if face is not None or rng.random() >= 0.6 else "PNG",
+                        seed=int(rng.integers(0, 2**31 - 1)),
+                        face=face,
                     )
+                moment = midnight + dt.timedelta(seconds=second)
+                posts.append(
+                    _sample_post(post_id, user, moment, last_day, text, image_spec, label, rng, text_source, face_source)
                 )
     return posts
 
@@ -403,7 +587,15 @@ def _make_landing_days(
     return result
 
 
-def generate_sample(users: int, days: int, seed: int, start: dt.date = DEFAULT_START) -> SampleData:
+def generate_sample(
+    users: int,
+    days: int,
+    seed: int,
+    start: dt.date = DEFAULT_START,
+    *,
+    text_pool: TextPool | None = None,
+    face_pool: FacePool | None = None,
+) -> SampleData:
     """Generate a sample in memory; the same arguments always give the same sample.
 
     Args:
@@ -411,6 +603,9 @@ def generate_sample(users: int, days: int, seed: int, start: dt.date = DEFAULT_S
         days: number of landing days (>= 1), starting at ``start``.
         seed: seed of the one random generator everything is drawn from.
         start: first landing day (a UTC date).
+        text_pool, face_pool: real labelled texts / held-out faces. Giving either makes a
+            ground-truth cohort (users with 0, 1 or 2 changes, abrupt or gradual over 3-10
+            days, 0.3-15 posts a day, image-only days) whose posts use the pools.
 
     Returns:
         The users with their planted changes, the valid posts, and each landing day's lines
@@ -421,15 +616,31 @@ def generate_sample(users: int, days: int, seed: int, start: dt.date = DEFAULT_S
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
     rng = np.random.default_rng(seed)
-    sample_users = _make_users(users, days, start, rng)
-    posts = _make_posts(sample_users, days, start, seed, rng)
+    sources = None
+    if text_pool is None and face_pool is None:
+        sample_users = _make_users(users, days, start, rng)
+        posts = _make_posts(sample_users, days, start, seed, rng)
+    else:
+        sample_users = _make_regime_users(users, days, start, rng)
+        posts = _make_regime_posts(sample_users, days, start, seed, rng, text_pool, face_pool)
+        sources = {
+            "text_pool": text_pool.source if text_pool is not None else None,
+            "face_pool": face_pool.source if face_pool is not None else None,
+        }
     landing_days = _make_landing_days(posts, sample_users, days, start, seed, rng)
-    return SampleData(seed, start, days, tuple(sample_users), tuple(posts), tuple(landing_days))
+    return SampleData(seed, start, days, tuple(sample_users), tuple(posts), tuple(landing_days), sources)
 
 
 def render_image(spec: ImageSpec) -> bytes:
-    """Draw a face-free picture (gradient, shapes, noise) and encode it; deterministic per spec."""
+    """Draw a face-free picture (gradient, shapes, noise) and encode it; deterministic per spec.
+
+    A spec that carries a face pastes it into a photo instead (:func:`render_face_photo`).
+    """
     from PIL import Image, ImageDraw
+
+    if spec.face is not None:
+        face = np.frombuffer(spec.face, dtype=np.uint8).reshape(FACE_PIXELS, FACE_PIXELS)
+        return render_face_photo(face, spec.seed, spec.image_format)
 
     rng = np.random.default_rng(spec.seed)
     top, bottom = rng.integers(0, 256, size=(2, 3))
@@ -482,12 +693,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--start", type=dt.date.fromisoformat, default=DEFAULT_START,
                         help=f"first landing day, YYYY-MM-DD (default {DEFAULT_START})")
+    parser.add_argument("--text-pool", type=Path, default=None,
+                        help="GoEmotions Ekman TSV (labels.txt beside it; use the dev split): planted regimes "
+                        "emit its single-label texts, and the cohort becomes a ground-truth cohort")
+    parser.add_argument("--face-pool", type=Path, default=None,
+                        help="FER npz: planted regimes paste its faces, only those the face model held out "
+                        "for validation, into photos")
     Settings.add_arguments(parser)
     args = parser.parse_args(argv)
     settings = Settings.from_args(args)
     try:
-        sample = generate_sample(args.users, args.days, args.seed, args.start)
-    except ValueError as error:
+        text_pool = load_text_pool(args.text_pool) if args.text_pool is not None else None
+        face_pool = load_face_pool(args.face_pool, settings.image_model) if args.face_pool is not None else None
+        sample = generate_sample(args.users, args.days, args.seed, args.start, text_pool=text_pool, face_pool=face_pool)
+    except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     ground_truth = write_sample(sample, settings.landing)
     print(

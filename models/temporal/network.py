@@ -2,7 +2,8 @@
 
 Fitted over a whole cohort, it learns what normal day-to-day dynamics look like; how badly it
 predicts a given day (its surprise) then says how unexpected that day was for that user.
-Training, surprise and (de)serialisation live in :mod:`models.temporal.training`.
+Fitting lives in :mod:`models.temporal.training`; inputs, surprise and (de)serialisation in
+:mod:`models.temporal.inference`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from drift.sequences import UserSequence, build_daily_sequences, piecewise_constant_cohort, user_sequences
@@ -11,6 +12,7 @@ from drift.transitions import (
     combine_p_values,
     detect_transitions,
     jensen_shannon_distance,
+    link_transitions,
 )
 
 
@@ -37,21 +39,31 @@ def test_options_validate_their_values() -> None:
         TransitionOptions(penalty=-1.0)
 
 
+JOY_DAY = np.array([0.05, 0.05, 0.05, 0.6, 0.1, 0.05, 0.1])
+SADNESS_DAY = np.array([0.05, 0.05, 0.05, 0.1, 0.6, 0.05, 0.1])
+DAYS_22 = tuple(f"2026-01-{day:02d}" for day in range(1, 23))
+
+
+def joy_then_sadness(seed: int) -> np.ndarray:
+    """22 noisy days: 12 of joy, then 10 of sadness (the change starts on the 13th)."""
+    rng = np.random.default_rng(seed)
+    return np.vstack([rng.dirichlet(40 * JOY_DAY, size=12), rng.dirichlet(40 * SADNESS_DAY, size=10)])
+
+
 def test_one_planted_change_is_described() -> None:
-    rng = np.random.default_rng(0)
-    joy = np.array([0.05, 0.05, 0.05, 0.6, 0.1, 0.05, 0.1])
-    sadness = np.array([0.05, 0.05, 0.05, 0.1, 0.6, 0.05, 0.1])
-    probs = np.vstack([rng.dirichlet(40 * joy, size=12), rng.dirichlet(40 * sadness, size=10)])
-    days = tuple(f"2026-01-{day:02d}" for day in range(1, 23))
+    probs, days = joy_then_sadness(0), DAYS_22
     sequence = UserSequence("u", days, probs, np.full(22, 2))
     found = detect_transitions(sequence)
-    assert found.to_dict("records") == [
+    assert found.drop(columns=["mean_before", "mean_after"]).to_dict("records") == [
         {
             "changed_at": "2026-01-13", "from_label": "joy", "to_label": "sadness",
             "magnitude": pytest.approx(found.magnitude[0]), "confidence": pytest.approx(found.confidence[0]),
             "posts_before": 24, "posts_after": 20, "detector": "binary_segmentation",
+            "evidence_before": [], "evidence_after": [],  # no exemplars given
         }
     ]
+    assert np.allclose(found.mean_before[0], probs[:12].mean(axis=0))  # equal post counts: plain means
+    assert np.allclose(found.mean_after[0], probs[12:].mean(axis=0))
     assert 0.4 < found.magnitude[0] <= 1.0
     assert found.confidence[0] >= 0.99
     # Deterministic: the permutation test is seeded.
@@ -90,3 +102,37 @@ def test_stable_users_are_never_flagged_even_when_noisy() -> None:
     )
     flagged = [detect_transitions(sequence) for sequence in user_sequences(build_daily_sequences(scores))]
     assert sum(len(found) for found in flagged) == 0
+
+
+def test_evidence_cites_the_posts_that_show_each_side_best() -> None:
+    rng = np.random.default_rng(1)
+    probs, days = joy_then_sadness(1), DAYS_22
+    ids = np.array([[f"p{day}-{label}" for label in range(7)] for day in range(22)], dtype=object)
+    strengths = rng.uniform(0.1, 0.5, size=(22, 7))
+    strengths[[2, 7, 9], 3] = [0.99, 0.97, 0.95]  # the three most joyful posts before the change
+    strengths[[13, 20, 15], 4] = [0.98, 0.96, 0.94]  # the three saddest after it
+    strengths[[14], 3] = 1.0  # a joyful post after the change is not evidence of the old mood
+    sequence = UserSequence("u", days, probs, np.full(22, 2), ids, strengths)
+    found = detect_transitions(sequence)
+    assert found.evidence_before[0] == ["p2-3", "p7-3", "p9-3"]
+    assert found.evidence_after[0] == ["p13-4", "p20-4", "p15-4"]
+
+
+def test_linking_keeps_a_changes_id_while_its_date_moves() -> None:
+    def rows(*items):
+        return pd.DataFrame(items, columns=["user_id", "changed_at", "from_label", "to_label"])
+
+    night1 = link_transitions(rows(("a", "2026-01-10", "joy", "sadness")), None, "2026-01-14")
+    assert night1.first_flagged_dt.tolist() == ["2026-01-14"] and len(night1.transition_id[0]) == 16
+    night2 = link_transitions(
+        rows(("a", "2026-01-12", "joy", "sadness"), ("a", "2026-01-25", "sadness", "anger"), ("b", "2026-01-11", "joy", "fear")),
+        night1, "2026-01-15",
+    )
+    assert night2.transition_id[0] == night1.transition_id[0]  # moved by two days: same change
+    assert night2.first_flagged_dt.tolist() == ["2026-01-14", "2026-01-15", "2026-01-15"]
+    assert len(set(night2.transition_id)) == 3
+    night3 = link_transitions(rows(("a", "2026-01-16", "joy", "sadness")), night2, "2026-01-16")
+    assert night3.transition_id[0] != night1.transition_id[0]  # four days away: another change
+    # one-to-one: two rows near one old change, the nearer keeps the id
+    split = link_transitions(rows(("a", "2026-01-11", "joy", "neutral"), ("a", "2026-01-12", "joy", "sadness")), night2, "2026-01-16")
+    assert split.transition_id.tolist()[1] == night1.transition_id[0] and split.transition_id[0] != night1.transition_id[0]

@@ -11,8 +11,7 @@ import torch
 from drift.sequences import build_daily_sequences, piecewise_constant_cohort, user_sequences
 from drift.transitions import detect_transitions
 from models.temporal.network import TemporalLSTM
-from models.temporal.training import (
-    fit_temporal_model,
+from models.temporal.inference import (
     load_temporal_model,
     mean_kl,
     model_version,
@@ -20,6 +19,7 @@ from models.temporal.training import (
     save_temporal_model,
     step_surprise,
 )
+from models.temporal.training import fit_temporal_model
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,208 @@
+"""Transition quality on a ground-truth cohort of real posts and faces, through the real pipeline.
+
+1. ``emodrift sample --text-pool <GoEmotions dev> --face-pool <FER npz>`` writes a cohort whose
+   planted regimes emit real labelled texts and held-out faces pasted into photos (users with
+   0, 1 or 2 changes, abrupt and gradual, 0.3-15 posts a day, image-only days);
+2. ``emodrift backfill --stages ingest,check-ingest,score,check-score,drift`` runs the real
+   pipeline: every post is scored once, then the drift stage runs once per day, so every
+   nightly snapshot of ``transitions`` exists as it would have on that night;
+3. the snapshots are scored with :mod:`drift.evaluation`: precision, recall and F1 of the last
+   snapshot (a flag counts within 3 days of a planted change's span), median detection delay
+   (days from the change to the first nightly snapshot flagging it), false alarms per 100
+   stable user-months; for the pipeline's defaults and two baselines (never flag; PELT on the
+   daily dominant emotion, one-hot, L2 cost, penalty 3 log n, run on each snapshot's
+   ``sequences``), plus an ablation without the temporal LSTM's surprise and a calibration
+   table of every proposal's confidence (the same detector with its filters off) against the
+   share that is true.
+
+Run: .venv/bin/python benchmarks/drift_quality.py [--users 60] [--days 35] [--seed 11]
+     [--work /tmp/emodrift-drift-quality] [--reuse] [--output results.json]
+``--reuse`` skips steps 1-2 when the work folder already holds a finished run; ``--rerun-drift``
+keeps the cohort and its scores and reruns only the nightly drift stage (after a drift change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY))
+
+from drift.evaluation import (  # noqa: E402
+    Planted,
+    calibration_table,
+    detection_delays,
+    match,
+    pelt_change_points,
+    planted_from_truth,
+    snapshot_quality,
+)
+from drift.sequences import to_user_sequence  # noqa: E402
+from drift.transitions import TransitionOptions, detect_transitions  # noqa: E402
+from models.labels import LABEL_INDEX, NUM_LABELS  # noqa: E402
+
+SHARED_DATA = Path(os.environ.get("EMODRIFT_SHARED_DATA", "/work/shared/data"))
+STAGES = "ingest,check-ingest,score,check-score,drift"
+CALIBRATION_EDGES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+def run_pipeline(args: argparse.Namespace, landing: Path, lake: Path, stages: str = STAGES) -> float:
+    """Write the cohort (unless only drift reruns) and backfill it; returns the backfill's wall seconds."""
+    emodrift = str(Path(sys.executable).parent / "emodrift")
+    common = ["--landing", str(landing), "--lake", str(lake), "--spark-master", args.spark_master]
+    if stages == STAGES:
+        subprocess.run(
+            [emodrift, "sample", "--users", str(args.users), "--days", str(args.days), "--seed", str(args.seed),
+             "--start", args.start.isoformat(), "--text-pool", str(args.text_pool), "--face-pool", str(args.face_pool),
+             *common],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+    end = args.start + dt.timedelta(days=args.days - 1)
+    started = time.perf_counter()
+    subprocess.run(
+        [emodrift, "backfill", "--start", args.start.isoformat(), "--end", end.isoformat(), "--stages", stages, *common],
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+def read_snapshots(lake: Path, table: str) -> pd.DataFrame:
+    frame = pd.read_parquet(lake / table)
+    frame["dt"] = frame["dt"].astype(str)
+    return frame
+
+
+def pelt_snapshots(sequences: pd.DataFrame, min_size: int) -> pd.DataFrame:
+    """The PELT baseline's flags on every snapshot: one-hot daily dominant label per user."""
+    rows = []
+    for (snapshot, user_id), user_rows in sequences.groupby(["dt", "user_id"]):
+        ordered = user_rows.sort_values("day")
+        one_hot = np.eye(NUM_LABELS)[[LABEL_INDEX[label] for label in ordered["dominant_label"]]]
+        penalty = 3.0 * np.log(max(len(ordered), 2))
+        for index in pelt_change_points(one_hot, penalty, min_size):
+            rows.append({"dt": snapshot, "user_id": user_id, "changed_at": ordered["day"].iloc[index]})
+    return pd.DataFrame(rows, columns=["dt", "user_id", "changed_at"])
+
+
+def redetect(latest: pd.DataFrame, options: TransitionOptions, use_surprise: bool) -> pd.DataFrame:
+    """Rerun the drift stage's detection on one snapshot's ``sequences`` (surprise on or off)."""
+    frames = []
+    for user_id, rows in latest.groupby("user_id"):
+        sequence = to_user_sequence(rows)
+        surprise = rows.sort_values("day")["surprise"].to_numpy(dtype=np.float64)
+        usable = use_surprise and not np.all(np.isnan(surprise))
+        found = detect_transitions(sequence, surprise if usable else None, options=options)
+        found.insert(0, "user_id", user_id)
+        frames.append(found)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["user_id", "changed_at"])
+
+
+def correct_flags(flags: pd.DataFrame, planted: list[Planted], margin_days: int) -> np.ndarray:
+    """Per flag (row order): does it match a planted change (one-to-one, as the F1 counts)."""
+    by_user: dict[str, list[Planted]] = {}
+    for change in planted:
+        by_user.setdefault(change.user_id, []).append(change)
+    correct = np.zeros(len(flags), dtype=bool)
+    for user_id, rows in flags.groupby("user_id"):
+        days = [dt.date.fromisoformat(str(day)) for day in rows["changed_at"]]
+        for _, flag_index in match(by_user.get(str(user_id), []), days, margin_days):
+            correct[rows.index[flag_index]] = True
+    return correct
+
+
+def summarise(name: str, latest: pd.DataFrame, snapshots: pd.DataFrame | None, planted, users, days, margin) -> dict:
+    quality = snapshot_quality(latest, planted, users, days, margin)
+    result = {"setting": name, **dataclasses.asdict(quality)}
+    if snapshots is not None:
+        delays = [delay for delay in detection_delays(snapshots, planted, margin) if delay is not None]
+        result["median_delay_days"] = float(np.median(delays)) if delays else None
+        result["changes_ever_flagged"] = len(delays)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=60)
+    parser.add_argument("--days", type=int, default=35)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 1, 1))
+    parser.add_argument("--margin-days", type=int, default=3)
+    parser.add_argument("--text-pool", type=Path, default=SHARED_DATA / "goemotions" / "ekman" / "dev.tsv")
+    parser.add_argument("--face-pool", type=Path, default=SHARED_DATA / "fer2013" / "train_48x48.npz")
+    parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/emodrift-drift-quality"))
+    parser.add_argument("--reuse", action="store_true", help="score an existing run in --work")
+    parser.add_argument("--rerun-drift", action="store_true",
+                        help="keep the cohort and its scores in --work, rerun only the nightly drift stage")
+    parser.add_argument("--output", type=Path, default=None, help="also write the results as JSON")
+    args = parser.parse_args()
+    landing, lake = args.work / "landing", args.work / "lake"
+    backfill_seconds = None
+    if args.rerun_drift:
+        backfill_seconds = run_pipeline(args, landing, lake, stages="drift")
+    elif not args.reuse:
+        backfill_seconds = run_pipeline(args, landing, lake)
+
+    truth = json.loads((landing / "ground_truth.json").read_text())
+    planted = planted_from_truth(truth)
+    users = [user["user_id"] for user in truth["users"]]
+    days, margin = truth["days"], args.margin_days
+    transitions = read_snapshots(lake, "transitions")
+    sequences = read_snapshots(lake, "sequences")
+    last = max(sequences["dt"])
+    latest_sequences = sequences[sequences["dt"] == last]
+    options = TransitionOptions()
+
+    results = [
+        summarise("pipeline defaults (last snapshot; delay over all snapshots)",
+                  transitions[transitions["dt"] == last], transitions, planted, users, days, margin),
+        summarise("baseline: never flag", transitions.iloc[0:0], transitions.iloc[0:0], planted, users, days, margin),
+    ]
+    pelt = pelt_snapshots(sequences, options.min_size)
+    results.append(summarise("baseline: PELT on daily dominant emotion (3 log n)",
+                             pelt[pelt["dt"] == last], pelt, planted, users, days, margin))
+    without = redetect(latest_sequences, options, use_surprise=False)
+    with_lstm = redetect(latest_sequences, options, use_surprise=True)
+    results.append(summarise("ablation: detection without LSTM surprise (last snapshot)", without, None,
+                             planted, users, days, margin))
+    results.append(summarise("ablation: detection with LSTM surprise (last snapshot, offline rerun)", with_lstm, None,
+                             planted, users, days, margin))
+    proposals = redetect(latest_sequences, dataclasses.replace(options, min_confidence=0.0, min_magnitude=0.0),
+                         use_surprise=True)
+    calibration = calibration_table(proposals["confidence"].to_numpy(), correct_flags(proposals, planted, margin),
+                                    CALIBRATION_EDGES)
+
+    ramps = [change.get("ramp_days", 0) for change in truth["changes"]]
+    print(f"cohort: {len(users)} users x {days} days, {len(truth.get('posts', {}))} posts, {len(planted)} planted "
+          f"changes ({sum(ramp == 0 for ramp in ramps)} abrupt, {sum(ramp > 0 for ramp in ramps)} gradual), "
+          f"{sum(1 for user in truth['users'] if not user['changed'])} stable users; margin ±{margin} days")
+    if backfill_seconds is not None:
+        print(f"backfill ({STAGES}) wall: {backfill_seconds:.0f} s")
+    print(f"{'setting':<72} {'flag':>5} {'P':>6} {'R':>6} {'F1':>6} {'FA/100um':>9} {'delay':>6}")
+    for row in results:
+        delay = row.get("median_delay_days")
+        print(f"{row['setting']:<72} {row['flagged']:>5} {row['precision']:>6.3f} {row['recall']:>6.3f} "
+              f"{row['f1']:>6.3f} {row['false_alarms_per_100_stable_user_months']:>9.2f} "
+              f"{'' if delay is None else f'{delay:.1f}':>6}")
+    print("calibration (every proposal of the last snapshot, filters off):")
+    print(calibration.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
+    if args.output is not None:
+        args.output.write_text(json.dumps({
+            "users": len(users), "days": days, "planted": len(planted), "backfill_seconds": backfill_seconds,
+            "results": results, "calibration": calibration.to_dict(orient="records"),
+        }, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
