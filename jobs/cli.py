@@ -21,6 +21,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("backfill",): ("jobs.commands.backfill:main", "run every stage over a date range, one Spark app per stage"),
     ("summary",): ("jobs.commands.summary:main", "print posts, users, quarantined rows, transitions and the dashboard path"),
     ("train", "text"): ("jobs.commands.text:train_main", "train the text emotion LSTM on GoEmotions"),
+    ("train", "text-teacher"): ("jobs.commands.text:teacher_main", "fine-tune the MiniLM text teacher on GoEmotions"),
     ("train", "image"): ("jobs.commands.image:train_main", "train the face emotion CNN on FER2013"),
     ("eval", "text"): ("jobs.commands.text:eval_main", "evaluate the text model on a GoEmotions TSV"),
     ("eval", "image"): ("jobs.commands.image:eval_main", "evaluate the face CNN on an npz or class folders"),

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 SCORES_SCHEMA = (
     "post_id string, user_id string, created_at timestamp, "
     "text_probs array<float>, text_status string, text_top_tokens array<string>, text_language string, "
+    "text_labels array<string>, "
     "image_probs array<float>, image_status string, face_count int, face_boxes array<array<int>>, "
     "image_features array<float>, fused_probs array<float>, fused_label string, "
     "text_model_version string, image_model_version string, dt string, landing_dt string"
@@ -102,7 +103,7 @@ def score_batch(posts: pd.DataFrame, options: ScoringOptions) -> pd.DataFrame:
             "landing_dt": posts["landing_dt"].to_numpy(),
         }
     )
-    for column in ("text_probs", "text_status", "text_top_tokens", "text_language"):
+    for column in ("text_probs", "text_status", "text_top_tokens", "text_language", "text_labels"):
         result[column] = text_scores[column].to_numpy()
     for column in ("image_probs", "image_status", "face_count", "face_boxes", "image_features"):
         result[column] = image_scores[column].to_numpy()

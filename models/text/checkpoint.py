@@ -34,8 +34,52 @@ MODEL_CARD_FILE = "MODEL_CARD.md"
 EMBEDDING_KEY = "embedding.weight"
 
 
+class LabelledConfig:
+    """What a text model's frozen config dataclass shares: label checks and its JSON form.
+
+    Subclasses are dataclasses with ``labels``, ``fine_labels``, ``thresholds`` and
+    ``fine_thresholds`` fields.
+    """
+
+    labels: tuple[str, ...]
+    fine_labels: tuple[str, ...]
+    thresholds: tuple[float, ...]
+    fine_thresholds: tuple[float, ...]
+    config_name = "text model"  # in error messages
+
+    def check_labels(self) -> None:
+        """Labels present, and one threshold per label wherever thresholds are given."""
+        if not self.labels:
+            raise ValueError("labels must not be empty")
+        if self.thresholds and len(self.thresholds) != len(self.labels):
+            raise ValueError(f"thresholds has {len(self.thresholds)} values for {len(self.labels)} labels")
+        if self.fine_thresholds and len(self.fine_thresholds) != len(self.fine_labels):
+            raise ValueError(
+                f"fine_thresholds has {len(self.fine_thresholds)} values for {len(self.fine_labels)} fine labels"
+            )
+
+    def to_json(self) -> str:
+        """The configuration as pretty JSON."""
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str):  # noqa: ANN206 - returns cls
+        """Read a configuration written by :meth:`to_json`; unknown keys are an error.
+
+        An unknown key means a folder written by newer code: refusing beats dropping it.
+        """
+        values = json.loads(text)
+        unknown = set(values) - {field.name for field in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown {cls.config_name} config keys {sorted(unknown)}; is the model folder newer than the code?")
+        for name in ("labels", "fine_labels", "thresholds", "fine_thresholds"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+
 @dataclasses.dataclass(frozen=True)
-class TextModelConfig:
+class TextModelConfig(LabelledConfig):
     """Everything needed to rebuild the network and turn its logits into labels.
 
     Attributes:
@@ -72,31 +116,7 @@ class TextModelConfig:
         for name in ("vocabulary_size", "embedding_dim", "hidden_dim", "attention_dim", "max_tokens"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not self.labels:
-            raise ValueError("labels must not be empty")
-        if self.thresholds and len(self.thresholds) != len(self.labels):
-            raise ValueError(f"thresholds has {len(self.thresholds)} values for {len(self.labels)} labels")
-        if self.fine_thresholds and len(self.fine_thresholds) != len(self.fine_labels):
-            raise ValueError(
-                f"fine_thresholds has {len(self.fine_thresholds)} values for {len(self.fine_labels)} fine labels"
-            )
-
-    def to_json(self) -> str:
-        """The configuration as pretty JSON."""
-        return json.dumps(dataclasses.asdict(self), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> TextModelConfig:
-        """Read a configuration written by :meth:`to_json`; unknown keys are an error."""
-        values = json.loads(text)
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown text model config keys {sorted(unknown)}; is the model folder newer than the code?")
-        for name in ("labels", "fine_labels", "thresholds", "fine_thresholds"):
-            if name in values:
-                values[name] = tuple(values[name])
-        return cls(**values)
+        self.check_labels()
 
 
 def build_text_network(config: TextModelConfig) -> TextEmotionNetwork:

@@ -12,6 +12,7 @@ import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,9 @@ from models.text.checkpoint import (
 from models.text.network import TextEmotionNetwork
 from models.text.preprocess import LANGUAGE_OTHER, detect_language
 from models.text.tokenizer import TextTokenizer, pad_batch
+
+if TYPE_CHECKING:
+    from models.text.teacher_checkpoint import TeacherConfig
 
 STATUS_OK = "ok"
 STATUS_NO_TEXT = "no_text"
@@ -133,8 +137,8 @@ class TextScorer:
 
     def __init__(
         self,
-        network: TextEmotionNetwork,
-        config: TextModelConfig,
+        network: torch.nn.Module,
+        config: TextModelConfig | TeacherConfig,
         tokenizer: TextTokenizer,
         english_words: frozenset[str],
         device: torch.device,
@@ -151,13 +155,23 @@ class TextScorer:
 
     @classmethod
     def load(cls, model_dir: Path, device: str = "auto") -> TextScorer:
-        """Load a model folder (see :mod:`models.text.checkpoint`).
+        """Load a model folder (see :mod:`models.text.checkpoint`), or a teacher folder
+        (:mod:`models.text.teacher_checkpoint`), which gives a
+        :class:`models.text.teacher_inference.TeacherScorer`.
 
         Args:
             model_dir: the folder with config, weights, tokenizer and word list.
             device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         """
         model_dir = Path(model_dir)
+        from models.text.teacher_checkpoint import is_teacher_folder
+
+        if cls is TextScorer and is_teacher_folder(model_dir):
+            # One entry point for both kinds of model folder: EMODRIFT_TEXT_MODEL may name the
+            # teacher (accurate mode) wherever the BiLSTM is loaded.
+            from models.text.teacher_inference import TeacherScorer
+
+            return TeacherScorer.load(model_dir, device)
         network, config = load_text_checkpoint(model_dir)
         tokenizer = TextTokenizer.from_file(model_dir / TOKENIZER_FILE, config.max_tokens)
         words = (model_dir / ENGLISH_WORDS_FILE).read_text(encoding="utf-8").split()
@@ -172,6 +186,10 @@ class TextScorer:
         """
         encoded = self.tokenizer.encode(texts)
         token_id_lists = [item.token_ids or [self.tokenizer.unknown_id] for item in encoded]
+        return self.run(token_id_lists, batch_size)
+
+    def run(self, token_id_lists: Sequence[Sequence[int]], batch_size: int) -> NetworkOutputs:
+        """The network over non-empty word-piece id lists (no special tokens), input order."""
         return run_network(
             self.network, token_id_lists, padding_id=self.tokenizer.padding_id, batch_size=batch_size, device=self.device
         )
@@ -187,14 +205,16 @@ class TextScorer:
             One row per input, same order, columns ``text_probs`` (7 floats in ``LABELS``
             order summing to 1, or None when not scored), ``text_status`` (``"ok"``,
             ``"no_text"`` or ``"not_english"``), ``text_top_tokens`` (up to 5 words with the
-            most attention) and ``text_language`` (``"en"``, ``"other"`` or ``"unknown"``;
-            ``"unknown"`` also for posts without text).
+            most attention), ``text_language`` (``"en"``, ``"other"`` or ``"unknown"``;
+            ``"unknown"`` also for posts without text) and ``text_labels`` (the model's
+            decision, see :meth:`decide_labels`; None when not scored).
         """
         count = len(texts)
         probabilities: list[list[float] | None] = [None] * count
         statuses = [STATUS_NO_TEXT] * count
         top_tokens: list[list[str]] = [[] for _ in range(count)]
         languages = ["unknown"] * count
+        decided: list[list[str] | None] = [None] * count
 
         candidates: list[int] = []
         for index, text in enumerate(texts):
@@ -211,16 +231,12 @@ class TextScorer:
         encoded = self.tokenizer.encode([str(texts[index]) for index in candidates])
         scorable = [(index, item) for index, item in zip(candidates, encoded) if item.token_ids]
         if scorable:
-            outputs = run_network(
-                self.network,
-                [item.token_ids for _, item in scorable],
-                padding_id=self.tokenizer.padding_id,
-                batch_size=batch_size,
-                device=self.device,
-            )
+            outputs = self.run([item.token_ids for _, item in scorable], batch_size)
             distributions = outputs.label_probabilities / outputs.label_probabilities.sum(axis=1, keepdims=True)
+            label_sets = self.decide_labels(outputs.label_probabilities)
             for row, (index, item) in enumerate(scorable):
                 probabilities[index] = [float(value) for value in distributions[row]]
+                decided[index] = label_sets[row]
                 statuses[index] = STATUS_OK
                 top_tokens[index] = top_words(item.words, item.word_indices, outputs.attention[row], TOP_TOKEN_COUNT)
         return pd.DataFrame(
@@ -229,8 +245,31 @@ class TextScorer:
                 "text_status": pd.Series(statuses, dtype=object),
                 "text_top_tokens": pd.Series(top_tokens, dtype=object),
                 "text_language": pd.Series(languages, dtype=object),
+                "text_labels": pd.Series(decided, dtype=object),
             }
         )
+
+    def decide_labels(self, label_probabilities: np.ndarray) -> list[list[str]]:
+        """The labels each post carries by the model's own rule, in ``LABELS`` order.
+
+        A label is on when its sigmoid (not its share of ``text_probs``) reaches the
+        per-label threshold tuned on dev and stored in the model's ``config.json``; a post
+        where none does gets its most probable label. This is
+        :func:`models.text.metrics.predict_label_sets`, the rule ``emodrift eval text``
+        scores, so the reported F1 describes these labels. A model folder without tuned
+        thresholds gives the most probable label only.
+
+        Args:
+            label_probabilities: (posts, labels) sigmoids of the coarse head.
+        """
+        from models.text.metrics import predict_label_sets  # keeps sklearn out of the import
+
+        if self.config.thresholds:
+            thresholds = np.asarray(self.config.thresholds, dtype=np.float64)
+        else:
+            thresholds = np.full(len(self.config.labels), np.inf)
+        chosen = predict_label_sets(label_probabilities, thresholds)
+        return [[self.config.labels[column] for column in np.flatnonzero(row)] for row in chosen]
 
 
 _SCORERS: dict[tuple[str, str], TextScorer] = {}

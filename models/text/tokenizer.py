@@ -54,6 +54,13 @@ class TextTokenizer:
         """Read a ``tokenizer.json``."""
         return cls(Tokenizer.from_file(str(path)), max_tokens)
 
+    def special_id(self, token: str) -> int:
+        """The id of a special token such as ``[CLS]``; an error when the vocabulary lacks it."""
+        token_id = self._tokenizer.token_to_id(token)
+        if token_id is None:
+            raise ValueError(f"the tokenizer has no {token} token")
+        return token_id
+
     @property
     def vocabulary_size(self) -> int:
         """Number of word-piece ids."""

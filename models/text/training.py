@@ -204,7 +204,7 @@ class TrainingResult:
     training_seconds: float
 
 
-def _batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+def length_bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Shuffled batches of similar length: shuffle, sort within chunks of 50 batches, cut."""
     order = rng.permutation(len(lengths))
     chunk = batch_size * 50
@@ -287,7 +287,7 @@ def train_text_model(
     started = time.perf_counter()
     for epoch in range(1, options.epochs + 1):
         network.train()
-        batches = _batches(lengths, options.batch_size, rng)
+        batches = length_bucketed_batches(lengths, options.batch_size, rng)
         total_loss = 0.0
         bar = tqdm(batches, desc=f"epoch {epoch}/{options.epochs}", disable=not progress, leave=False)
         for batch in bar:

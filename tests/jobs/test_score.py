@@ -51,6 +51,7 @@ def test_score_batch_with_the_committed_models(tmp_path):
     first = np.asarray(result.loc[0, "text_probs"])
     assert first.shape == (len(LABELS),) and first.sum() == pytest.approx(1.0, abs=1e-4)
     assert result.loc[0, "fused_label"] == "joy"
+    assert "joy" in result.loc[0, "text_labels"] and result.loc[3, "text_labels"] is None
     assert result.loc[1, "fused_label"] in {"anger", "disgust"}
     assert result.loc[0, "image_status"] == "no_image"
     assert result.loc[1, "face_count"] == 0 and result.loc[1, "image_probs"] is None  # no face: no guess
@@ -71,6 +72,7 @@ def test_spark_score_job_matches_the_in_process_path(spark, tmp_settings, tmp_pa
     expected = score.score_batch(frame, score.scoring_options(tmp_settings))
     assert written["post_id"].tolist() == expected["post_id"].tolist()
     assert written["fused_label"].tolist() == expected["fused_label"].tolist()
+    assert [None if labels is None else list(labels) for labels in written["text_labels"]] == expected["text_labels"].tolist()
     np.testing.assert_allclose(np.stack(written.loc[:1, "fused_probs"]), np.stack(expected.loc[:1, "fused_probs"]), atol=1e-5)
     score.run(spark, tmp_settings, DAY)  # rerun replaces, never appends
     assert len(pd.read_parquet(tmp_settings.table_path("scores"))) == 4

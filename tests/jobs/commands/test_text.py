@@ -67,12 +67,49 @@ def test_score_text_writes_parquet(model_dir: Path, tmp_path: Path) -> None:
     output_path = tmp_path / "out" / "scores.parquet"
     assert score_main(["--input", str(input_path), "--output", str(output_path), "--text-model", str(model_dir), "--device", "cpu"]) == 0
     table = pq.read_table(output_path)
-    assert table.column_names == ["post_id", "text_probs", "text_status", "text_top_tokens", "text_language", "text_model_version"]
+    assert table.column_names == [
+        "post_id", "text_probs", "text_status", "text_top_tokens", "text_language", "text_labels", "text_model_version"
+    ]
     rows = table.to_pylist()
     assert [row["post_id"] for row in rows] == ["p1", "p2", "p3", "p4"]
     assert [row["text_status"] for row in rows] == ["ok", "no_text", "not_english", "ok"]
     assert rows[1]["text_probs"] is None and len(rows[0]["text_probs"]) == 7
     assert sum(rows[3]["text_probs"]) == pytest.approx(1.0, abs=1e-4)
+    assert "joy" in rows[0]["text_labels"] and rows[1]["text_labels"] is None and rows[2]["text_labels"] is None
+
+
+def test_eval_scores_the_labels_score_text_writes(
+    model_dir: Path, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Eval's per-label F1 is the F1 of the text_labels column on the same posts."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from models.labels import LABELS
+    from models.text.training import read_goemotions_tsv, read_label_names
+
+    tsv = small_tsv(shared_data, tmp_path, "ekman", rows=200)
+    texts, label_ids, _ = read_goemotions_tsv(tsv)
+    names = read_label_names(tsv.parent / "labels.txt")
+    input_path = tmp_path / "posts.jsonl"
+    input_path.write_text("".join(json.dumps({"post_id": str(row), "text": text}) + "\n" for row, text in enumerate(texts)))
+    output_path = tmp_path / "scores.parquet"
+    assert score_main(["--input", str(input_path), "--output", str(output_path), "--text-model", str(model_dir), "--device", "cpu"]) == 0
+    # eval scores every row; score-text leaves the few the language check flags unscored
+    scored = [row for row in pq.read_table(output_path).to_pylist() if row["text_status"] == "ok"]
+    assert len(scored) >= 190
+    lines = tsv.read_text(encoding="utf-8").splitlines()
+    tsv.write_text("".join(lines[int(row["post_id"])] + "\n" for row in scored), encoding="utf-8")
+    capsys.readouterr()  # drop score-text's summary line
+
+    assert eval_main(["--data", str(tsv), "--labels", "ekman", "--model-dir", str(model_dir), "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert "threshold" in report["decision_rule"] and report["examples"] == len(scored)
+    gold = np.array([[label in {names[i] for i in label_ids[int(row["post_id"])]} for label in LABELS] for row in scored])
+    decided = np.array([[label in row["text_labels"] for label in LABELS] for row in scored])
+    assert decided.any(axis=1).all()
+    expected = [report["per_class"][label]["f1"] for label in LABELS]
+    np.testing.assert_allclose(f1_score(gold, decided, average=None, zero_division=0), expected, atol=1e-9)
 
 
 def test_score_text_reports_missing_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

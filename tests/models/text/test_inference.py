@@ -36,7 +36,7 @@ def test_score_columns_statuses_and_order(scorer: TextScorer) -> None:
         float("nan"),
     ]
     scores = scorer.score(texts, batch_size=3)
-    assert list(scores.columns) == ["text_probs", "text_status", "text_top_tokens", "text_language"]
+    assert list(scores.columns) == ["text_probs", "text_status", "text_top_tokens", "text_language", "text_labels"]
     assert len(scores) == len(texts)
     assert scores["text_status"].tolist() == ["ok", "no_text", "no_text", "no_text", "ok", "not_english", "ok", "not_english", "no_text"]
     assert scores["text_language"].tolist() == ["en", "unknown", "unknown", "unknown", "unknown", "other", "en", "other", "unknown"]
@@ -49,6 +49,43 @@ def test_score_columns_statuses_and_order(scorer: TextScorer) -> None:
             assert probabilities is None
     assert all(len(tokens) <= 5 for tokens in scores["text_top_tokens"])
     assert scores["text_top_tokens"][5] == []
+    for labels, status in zip(scores["text_labels"], scores["text_status"]):
+        assert (labels is None) == (status != "ok")
+        assert labels is None or (labels and set(labels) <= set(LABELS))
+
+
+def test_text_labels_follow_the_stored_thresholds_on_the_sigmoids(scorer: TextScorer) -> None:
+    texts = [
+        "I love this so much, best day ever!",
+        "this is disgusting, I am furious and scared at the same time",
+        "ok",
+        "wow I did not expect that, so sad to hear it",
+    ]
+    sigmoids = scorer.predict_probabilities(texts).label_probabilities
+    thresholds = np.asarray(scorer.config.thresholds)
+    assert thresholds.shape == (len(LABELS),)
+    decided = scorer.score(texts)["text_labels"].tolist()
+    for row, labels in enumerate(decided):
+        passing = [label for label, value, cut in zip(LABELS, sigmoids[row], thresholds) if value >= cut]
+        # the labels over their threshold, else the single most probable label
+        assert labels == (passing or [LABELS[int(sigmoids[row].argmax())]])
+    assert "joy" in decided[0]
+
+
+def test_without_stored_thresholds_the_decision_is_the_top_label(scorer: TextScorer) -> None:
+    import dataclasses
+
+    bare = TextScorer(
+        scorer.network,
+        dataclasses.replace(scorer.config, thresholds=()),
+        scorer.tokenizer,
+        scorer.english_words,
+        scorer.device,
+        scorer.version,
+    )
+    scores = bare.score(["I am so happy and grateful", "that is gross"])
+    for labels, probabilities in zip(scores["text_labels"], scores["text_probs"]):
+        assert labels == [LABELS[int(np.argmax(probabilities))]]
 
 
 def test_scores_do_not_depend_on_batch_size_or_order(scorer: TextScorer) -> None:
