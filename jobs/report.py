@@ -154,20 +154,28 @@ def example_posts(
     side = mine[(days < changed_at) if before else (days >= changed_at)]
     index = LABEL_INDEX[label]
     probability = side["fused_probs"].map(
-        lambda value: float(value[index]) if value is not None and len(value) == len(LABELS) else np.nan
+        # a null list reads as None from pyarrow and as NaN from DuckDB
+        lambda value: float(value[index]) if isinstance(value, (list, tuple, np.ndarray)) and len(value) == len(LABELS) else np.nan
     )
     ranked = side.assign(label_probability=probability).dropna(subset=["label_probability"])
     ranked = ranked[ranked["label_probability"] >= min_probability]
     return ranked.sort_values(["label_probability", "created_at"], ascending=[False, True], kind="stable").head(limit)
 
 
+# word-like runs (dots allowed inside, not at the end): an id is replaced only as a whole word
+_ID_LIKE = re.compile(r"[\w\-]+(?:\.[\w\-]+)*")
+
+
 def scrub_user_ids(text: str, user_ids: Iterable[str], salt: str) -> str:
-    """Replace every known raw user id inside a text (an @mention, a quote) by its pseudonym."""
-    known = sorted({str(user_id) for user_id in user_ids if user_id}, key=len, reverse=True)
+    """Replace every known raw user id inside a text (an @mention, a quote) by its pseudonym.
+
+    Ids are matched as whole word-like runs against a set, so the cost does not grow with the
+    number of known ids (the dashboard passes a whole cohort's).
+    """
+    known = user_ids if isinstance(user_ids, (set, frozenset)) else {str(user_id) for user_id in user_ids if user_id}
     if not known or not text:
         return text
-    pattern = re.compile("|".join(re.escape(user_id) for user_id in known))
-    return pattern.sub(lambda match: pseudonymize(match.group(0), salt), text)
+    return _ID_LIKE.sub(lambda match: pseudonymize(match.group(0), salt) if match.group(0) in known else match.group(0), text)
 
 
 def _truncate(text: str, limit: int = MAX_EXAMPLE_CHARS) -> str:

@@ -70,17 +70,24 @@ class DashboardConfig:
 
         return str(user_id) if self.raw_user_ids else pseudonymize(str(user_id), self.salt)
 
-    def resolve_user(self, shown: str, as_of: str | None) -> str | None:
-        """The raw id behind a displayed id in the snapshot as of ``as_of`` (None when unknown)."""
+    def _shown_to_raw(self, as_of: str | None) -> dict[str, str]:
         from jobs.dashboard.queries import snapshot_date, snapshot_user_ids
 
         snapshot = snapshot_date(self.lake, as_of)
         if snapshot is None:
-            return None
+            return {}
         with self._lock:
             if snapshot not in self._pseudonyms:
                 self._pseudonyms[snapshot] = {self.display_id(user_id): user_id for user_id in snapshot_user_ids(self.lake, snapshot)}
-            return self._pseudonyms[snapshot].get(shown)
+            return self._pseudonyms[snapshot]
+
+    def resolve_user(self, shown: str, as_of: str | None) -> str | None:
+        """The raw id behind a displayed id in the snapshot as of ``as_of`` (None when unknown)."""
+        return self._shown_to_raw(as_of).get(shown)
+
+    def known_user_ids(self, as_of: str | None) -> frozenset[str]:
+        """Every raw id of the snapshot as of ``as_of``: what post texts are scrubbed of."""
+        return frozenset(self._shown_to_raw(as_of).values())
 
 
 def current_config() -> DashboardConfig:

@@ -8,8 +8,8 @@ from the partition folder names (``dt=...``), never by scanning a whole table.
 
 Snapshots: the drift stage writes, for each as-of date ``D``, the whole look-back window of
 ``sequences`` and ``transitions`` into partition ``dt=D``. A view over ``[start, end]``
-reads the latest snapshot on or before ``end`` and keeps the days inside the range, so
-"as of end" is what every view shows.
+reads the latest snapshot on or before ``end`` (see :func:`snapshot_date`) and keeps the days
+inside the range, so "as of end" is what every view shows.
 
 Transitions written before the drift stage gained its analyst columns (mean distributions
 before and after, evidence post ids, ``transition_id``, ``first_flagged_dt``) still read:
@@ -64,9 +64,16 @@ def partition_values(lake: Path, table: str, key: str = "dt") -> list[str]:
 
 
 def snapshot_date(lake: Path, as_of: str | None = None, table: str = "sequences") -> str | None:
-    """The latest ``dt`` of a snapshot table on or before ``as_of`` (the latest of all when None)."""
-    dates = [value for value in partition_values(lake, table) if as_of is None or value <= as_of]
-    return dates[-1] if dates else None
+    """The latest ``dt`` of a snapshot table on or before ``as_of`` (the latest of all when None).
+
+    When every snapshot is newer than ``as_of`` (drift ran only on later days), the oldest one
+    is used: its look-back window is the nearest view of that range there is.
+    """
+    dates = partition_values(lake, table)
+    earlier = [value for value in dates if as_of is None or value <= as_of]
+    if earlier:
+        return earlier[-1]
+    return dates[0] if dates else None
 
 
 def partition_files(lake: Path, table: str, first_day: str, last_day: str) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,6 +72,10 @@ class SyntheticLake:
     @property
     def change_day_index(self) -> int:
         return self.days // 2
+
+
+# the small lake the tests and the notebook use: 12 planted changes, seconds to write
+SMALL = SyntheticLake(users=60, days=20, end=dt.date(2026, 3, 20), change_every=5, seed=1)
 
 
 def user_id(index: int) -> str:
@@ -231,7 +236,7 @@ def _transitions(users: np.ndarray, shape: SyntheticLake, rng: np.random.Generat
             row["after_probs"] = [0.8 if index == after else 0.2 / 6 for index in range(NUM_LABELS)]
             row["evidence_before"] = [f"p{int(user):07d}d{0:03d}"]
             row["evidence_after"] = [f"p{int(user):07d}d{shape.change_day_index:03d}"]
-            row["transition_id"] = f"t-{user_id(int(user))}-{changed_at}"
+            row["transition_id"] = hashlib.sha256(f"{user_id(int(user))}|{changed_at}".encode()).hexdigest()[:16]
             row["first_flagged_dt"] = days[min(len(days) - 1, shape.change_day_index + 3)]
         rows.append(row)
     return rows

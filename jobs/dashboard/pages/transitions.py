@@ -16,8 +16,8 @@ PATH = "/transitions"
 COLUMN_NAMES = {
     "user": "user", "changed_at": "changed at", "from_label": "from", "to_label": "to", "score": "score",
     "magnitude": "magnitude", "confidence": "confidence", "posts_before": "posts before", "posts_after": "posts after",
-    "detector": "detector", "first_flagged_dt": "first flagged", "transition_id": "transition id",
-}
+    "detector": "detector", "first_flagged_dt": "first flagged",
+}  # transition_id stays out: the drift stage may derive it from the raw user id
 
 
 def _label_dropdown(component_id: str, value: str | None, placeholder: str) -> dcc.Dropdown:

@@ -15,7 +15,7 @@ from jobs.report import scrub_user_ids
 MAX_POST_CHARS = 500
 
 
-def _post_item(post: pd.Series, side: str, user_ids: list[str], salt: str) -> html.Li:
+def _post_item(post: pd.Series, side: str, user_ids: frozenset[str], salt: str) -> html.Li:
     """One evidence post; its text goes into the page as text (React escapes it), never as HTML."""
     text = post.get("text")
     shown = scrub_user_ids(str(text), user_ids, salt) if isinstance(text, str) and text.strip() else None
@@ -68,7 +68,7 @@ def layout(user_id: str | None = None, end: str | None = None, change: str | Non
         posts = queries.user_posts(config.lake, raw_id, first_day, last_day,
                                    post_ids=None if stored is None else [*stored[0], *stored[1]])
         before_posts, after_posts = queries.evidence_posts(posts, chosen)
-        ids = [raw_id]
+        ids = config.known_user_ids(end) if not config.raw_user_ids else frozenset()
         body += [
             html.Div([
                 graph("user-before-after", figures.before_after_figure(
