@@ -1,7 +1,8 @@
 """What the dashboard reads: DuckDB SQL over the Parquet lake, one function per question.
 
 Every function takes the lake folder and plain values and returns a pandas DataFrame (or a
-plain value); none keeps state, so the app, the notebook and the tests call the same code.
+plain value); the only state is DuckDB's cache of Parquet footers, so the app, the notebook and
+the tests call the same code and get the same answers.
 
 Only the partitions a question needs are opened: the file list handed to DuckDB is built
 from the partition folder names (``dt=...``), never by scanning a whole table.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -99,12 +101,29 @@ def _parquet_source(files: Sequence[str]) -> str:
     return f"read_parquet([{quoted}], union_by_name = true, hive_partitioning = true, hive_types_autocast = false)"
 
 
-def _query(sql: str, parameters: Sequence[Any] = ()) -> pd.DataFrame:
-    import duckdb
+_DATABASE: Any = None
+_DATABASE_LOCK = threading.Lock()
 
-    # one in-memory connection per call: cheap, and safe under the server's threads
-    with duckdb.connect(":memory:") as connection:
-        return connection.execute(sql, list(parameters)).df()
+
+def _database() -> Any:
+    """The process's in-memory DuckDB database (holds no data, only caches)."""
+    global _DATABASE
+    with _DATABASE_LOCK:
+        if _DATABASE is None:
+            import duckdb
+
+            _DATABASE = duckdb.connect(":memory:")
+            # Parquet footers are cached across queries: a new connection per query re-read
+            # them and cost ~10x the query itself on a 90-day lake. Files are matched by path
+            # and modification time, so a rewritten partition is read afresh.
+            _DATABASE.execute("SET parquet_metadata_cache = true")
+        return _DATABASE
+
+
+def _query(sql: str, parameters: Sequence[Any] = ()) -> pd.DataFrame:
+    # a cursor per call: its own connection to the shared database, safe under the server's threads
+    with _database().cursor() as cursor:
+        return cursor.execute(sql, list(parameters)).df()
 
 
 def _columns(files: Sequence[str]) -> list[str]:
@@ -151,9 +170,9 @@ def cohort_daily(lake: Path, start: str, end: str) -> pd.DataFrame:
         return pd.DataFrame(columns=["day", "users", "posts", *LABELS])
     return _query(
         f"""
-        SELECT CAST(day AS VARCHAR) AS day, count(*) AS users, sum(post_count) AS posts, {_label_means_sql()}
+        SELECT day, count(*) AS users, sum(post_count) AS posts, {_label_means_sql()}
         FROM {_parquet_source(files)}
-        WHERE CAST(day AS VARCHAR) BETWEEN ? AND ?
+        WHERE day BETWEEN ? AND ?  -- day is a YYYY-MM-DD string: compared as is, the filter reaches the scan
         GROUP BY 1 ORDER BY 1
         """,
         [start, end],
@@ -362,47 +381,51 @@ def user_transitions(lake: Path, user_id: str, as_of: str | None) -> pd.DataFram
     return frame
 
 
-def user_posts(lake: Path, user_id: str, first_day: str, last_day: str, post_ids: Sequence[str] | None = None) -> pd.DataFrame:
+def user_posts(
+    lake: Path, user_id: str, first_day: str, last_day: str, post_ids: Sequence[str] | None = None, *, texts: bool = True
+) -> pd.DataFrame:
     """One user's scored posts created in ``[first_day, last_day]``, with text and image path.
 
     Args:
         post_ids: when given, only these posts (the transition's evidence).
+        texts: also read text and image path (:func:`with_texts`); without, both stay null
+            and only ``scores`` is read.
 
     Returns:
         :data:`POST_COLUMNS`, oldest first; a post missing from ``posts`` keeps null text.
     """
     score_files = partition_files(lake, "scores", first_day, last_day)
-    post_files = partition_files(lake, "posts", first_day, last_day)
     if not score_files:
         return pd.DataFrame(columns=list(POST_COLUMNS))
     score_columns = set(_columns(score_files))
-    wanted = {
-        "fused_probs": "s.fused_probs", "fused_label": "s.fused_label", "text_top_tokens": "s.text_top_tokens",
-        "face_boxes": "s.face_boxes", "image_status": "s.image_status", "dt": "s.dt", "landing_dt": "s.landing_dt",
-    }
-    select = ", ".join(f"{expression} AS {name}" if name in score_columns else f"NULL AS {name}" for name, expression in wanted.items())
-    condition = "s.user_id = ?"
-    parameters: list[Any] = [user_id]
+    wanted = ("fused_probs", "fused_label", "text_top_tokens", "face_boxes", "image_status", "dt", "landing_dt")
+    select = ", ".join(name if name in score_columns else f"NULL AS {name}" for name in wanted)
+    condition, parameters = "user_id = ?", [user_id]
     if post_ids is not None:
-        condition += " AND list_contains(?, s.post_id)"
+        condition += " AND list_contains(?, post_id)"
         parameters.append([str(post_id) for post_id in post_ids])
-    if post_files:
-        join = f"LEFT JOIN (SELECT post_id, text, image_path FROM {_parquet_source(post_files)} WHERE user_id = ?) p USING (post_id)"
-        texts = "p.text, p.image_path"
-        parameters = [user_id, *parameters]
-    else:
-        join, texts = "", "NULL AS text, NULL AS image_path"
     frame = _query(
-        f"""
-        SELECT s.post_id, s.created_at, {texts}, {select}
-        FROM {_parquet_source(score_files)} s {join}
-        WHERE {condition}
-        ORDER BY s.created_at, s.post_id
-        """,
+        f"SELECT post_id, created_at, NULL AS text, NULL AS image_path, {select} "
+        f"FROM {_parquet_source(score_files)} WHERE {condition} ORDER BY created_at, post_id",
         parameters,
     )
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
-    return frame
+    return with_texts(lake, user_id, frame)[list(POST_COLUMNS)] if texts else frame[list(POST_COLUMNS)]
+
+
+def with_texts(lake: Path, user_id: str, posts: pd.DataFrame) -> pd.DataFrame:
+    """``posts`` with ``text`` and ``image_path`` read from table ``posts``, opening only the
+    ``dt`` partitions those posts lie in (a drill-down shows six posts, not a user's history)."""
+    posts = posts.drop(columns=["text", "image_path"], errors="ignore")
+    partitions = sorted({str(value) for value in posts.get("dt", pd.Series(dtype=object)).dropna()})
+    files = [file for partition in partitions for file in partition_files(lake, "posts", partition, partition)]
+    if posts.empty or not files:
+        return posts.assign(text=None, image_path=None)
+    found = _query(
+        f"SELECT post_id, text, image_path FROM {_parquet_source(files)} WHERE user_id = ? AND list_contains(?, post_id)",
+        [user_id, [str(post_id) for post_id in posts["post_id"]]],
+    ).drop_duplicates("post_id")
+    return posts.merge(found, on="post_id", how="left")  # keeps any extra column (e.g. label_probability)
 
 
 def post_image(lake: Path, post_id: str, partition: str) -> dict[str, Any] | None:
@@ -564,12 +587,9 @@ def rows_per_landing_day(lake: Path, table: str, start: str, end: str) -> dict[s
              for path in day_folder.glob("*.parquet")]
     if not files:
         return {}
-    counts = _query(
-        "SELECT file_name, sum(row_group_num_rows) AS n FROM "
-        f"(SELECT DISTINCT file_name, row_group_id, row_group_num_rows FROM parquet_metadata([{_quoted(files)}])) GROUP BY 1"
-    )
+    counts = _query(f"SELECT file_name, num_rows FROM parquet_file_metadata([{_quoted(files)}])")
     totals: dict[str, int] = {}
-    for file_name, rows in zip(counts["file_name"], counts["n"]):
+    for file_name, rows in zip(counts["file_name"], counts["num_rows"]):
         day = Path(file_name).parent.name.split("=", 1)[1]
         totals[day] = totals.get(day, 0) + int(rows)
     return totals
@@ -612,8 +632,27 @@ def quality_gates(lake: Path, start: str, end: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["landing_dt", "stage", "status", "problems"])
 
 
+def _versions_from_footers(files: Sequence[str], column: str) -> pd.DataFrame | None:
+    """``dt``, version and rows per row group from the Parquet statistics, when every row group
+    holds a single version (min = max); None when one does not and the data must be read."""
+    if not files:
+        return None
+    statistics = _query(
+        f"SELECT file_name, row_group_id, row_group_num_rows AS rows, stats_min_value AS low, stats_max_value AS high "
+        f"FROM parquet_metadata([{_quoted(files)}]) WHERE path_in_schema = ?",
+        [column],
+    )
+    if statistics.empty or statistics["low"].isna().any() or (statistics["low"] != statistics["high"]).any():
+        return None
+    day = statistics["file_name"].map(lambda name: next((part[3:] for part in Path(name).parts if part.startswith("dt=")), None))
+    return pd.DataFrame({"dt": day, "version": statistics["low"], "rows": statistics["rows"]})
+
+
 def model_versions(lake: Path, start: str, end: str) -> pd.DataFrame:
     """Which model versions scored the posts of ``[start, end]`` and fitted the latest drift.
+
+    Read from the Parquet footers' statistics when each row group holds one version (the
+    usual case: a day is scored by one release), so 90 days of scores cost no data read.
 
     Returns:
         ``model``, ``version``, ``first_day``, ``last_day``, ``rows``.
@@ -622,18 +661,25 @@ def model_versions(lake: Path, start: str, end: str) -> pd.DataFrame:
     score_files = partition_files(lake, "scores", start, end)
     columns = _columns(score_files)
     for model, column in (("text", "text_model_version"), ("image", "image_model_version")):
-        if column in columns:
-            frames.append(_query(
-                f"SELECT '{model}' AS model, {column} AS version, min(dt) AS first_day, max(dt) AS last_day, count(*) AS rows "
-                f"FROM {_parquet_source(score_files)} GROUP BY {column}"
-            ))
+        if column not in columns:
+            continue
+        footers = _versions_from_footers(score_files, column)
+        if footers is None:
+            footers = _query(f"SELECT dt, {column} AS version, count(*) AS rows FROM {_parquet_source(score_files)} GROUP BY ALL")
+        frames.append(
+            footers.groupby("version", dropna=False)
+            .agg(first_day=("dt", "min"), last_day=("dt", "max"), rows=("rows", "sum"))
+            .reset_index().assign(model=model)
+        )
     transition_files = snapshot_files(lake, "transitions", end)
     if "model_version" in _columns(transition_files):
         snapshot = snapshot_date(lake, end, "transitions")
         frames.append(_query(
-            f"SELECT 'temporal' AS model, model_version AS version, '{snapshot}' AS first_day, '{snapshot}' AS last_day, "
-            f"count(*) AS rows FROM {_parquet_source(transition_files)} GROUP BY model_version"
+            f"SELECT 'temporal' AS model, model_version AS version, ? AS first_day, ? AS last_day, "
+            f"count(*) AS rows FROM {_parquet_source(transition_files)} GROUP BY model_version",
+            [snapshot, snapshot],
         ))
+    columns = ["model", "version", "first_day", "last_day", "rows"]
     if not frames:
-        return pd.DataFrame(columns=["model", "version", "first_day", "last_day", "rows"])
-    return pd.concat(frames, ignore_index=True).sort_values(["model", "first_day"], ignore_index=True)
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns].sort_values(["model", "first_day"], ignore_index=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import dash
 import pandas as pd
 from dash import dcc, html
@@ -44,8 +46,11 @@ def layout(user_id: str | None = None, end: str | None = None, change: str | Non
     if raw_id is None:
         return html.Div([html.H2("Unknown user"), html.P(f"No user {user_id!r} in the snapshot as of {end}.", className="empty")])
     shown = config.display_id(raw_id)
-    sequence = queries.user_sequence(config.lake, raw_id, end)
-    changes = queries.user_transitions(config.lake, raw_id, end)
+    # independent reads: DuckDB releases the GIL, so the two overlap
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        sequence_future = pool.submit(queries.user_sequence, config.lake, raw_id, end)
+        changes = queries.user_transitions(config.lake, raw_id, end)
+        sequence = sequence_future.result()
     first_day, last_day = queries.window_of(sequence, end)
     chosen = None
     if len(changes):
@@ -65,9 +70,9 @@ def layout(user_id: str | None = None, end: str | None = None, change: str | Non
     if chosen is not None:
         before_mean, after_mean = queries.before_after_means(sequence, chosen)
         stored = queries.evidence_post_ids(chosen)
-        posts = queries.user_posts(config.lake, raw_id, first_day, last_day,
-                                   post_ids=None if stored is None else [*stored[0], *stored[1]])
-        before_posts, after_posts = queries.evidence_posts(posts, chosen)
+        scored = queries.user_posts(config.lake, raw_id, first_day, last_day,
+                                    post_ids=None if stored is None else [*stored[0], *stored[1]], texts=False)
+        before_posts, after_posts = (queries.with_texts(config.lake, raw_id, side) for side in queries.evidence_posts(scored, chosen))
         ids = config.known_user_ids(end) if not config.raw_user_ids else frozenset()
         body += [
             html.Div([
