@@ -204,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_args(args)
     if not Path(settings.lake).is_dir():
         parser.error(f"no lake at {settings.lake}: pass --lake PATH (or set EMODRIFT_LAKE), e.g. after `make demo`")
-    app = create_app(DashboardConfig.from_settings(settings, raw_user_ids=args.raw_user_ids))
+    config = DashboardConfig.from_settings(settings, raw_user_ids=args.raw_user_ids)
+    app = create_app(config)
+    # the id map of the latest snapshot is built while the server starts, not on the first drill-down
+    threading.Thread(target=config.known_user_ids, args=(None,), daemon=True, name="warm-up").start()
     print(f"emodrift dashboard on http://{args.host}:{args.port}/ over {settings.lake}")
     app.run(host=args.host, port=args.port, debug=args.debug)
     return 0

@@ -136,3 +136,17 @@ def test_command_refuses_a_missing_lake(tmp_path):
     result = subprocess.run([sys.executable, "-m", "jobs.cli", "dashboard", "--lake", str(tmp_path / "none")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "no lake at" in result.stderr
+
+
+def test_every_asset_is_served_by_the_app_itself(served):
+    import re
+
+    app, _ = served
+    client = app.server.test_client()
+    index = client.get("/").get_data(as_text=True)
+    sources = re.findall(r'(?:src|href)="([^"]+)"', index)
+    assert sources and all(source.startswith("/") for source in sources), sources  # nothing from a CDN
+    for source in sources:
+        assert client.get(source).status_code == 200, source
+    # dcc.Graph fetches plotly.js from the app when the first graph mounts
+    assert client.get("/_dash-component-suites/plotly/package_data/plotly.min.js").status_code == 200
