@@ -1,9 +1,10 @@
-"""The analyst dashboard: one self-contained HTML page per as-of date.
+"""The nightly static dashboard: one HTML page per as-of date, small and offline.
 
 ``emodrift report --date 2026-01-15`` reads ``sequences``, ``transitions``, ``scores``,
 ``posts`` and the ingest manifests with pyarrow (no Spark: it runs inside an Airflow task) and
-writes ``lake/reports/dt=2026-01-15/dashboard.html``, which opens offline (plotly.js inlined
-once).
+writes ``lake/reports/dt=2026-01-15/dashboard.html``, which opens offline: it loads plotly.js from
+one shared local copy, ``lake/reports/plotly-<version>.min.js``, so each day's page stays small.
+The served, interactive dashboard is :mod:`jobs.dashboard` (``emodrift dashboard``).
 
 The page is built by pure functions (pandas in, plotly figure or HTML string out) so each
 panel can be tested on a three-row frame; :func:`load_inputs` is the only reader and
@@ -154,20 +155,28 @@ def example_posts(
     side = mine[(days < changed_at) if before else (days >= changed_at)]
     index = LABEL_INDEX[label]
     probability = side["fused_probs"].map(
-        lambda value: float(value[index]) if value is not None and len(value) == len(LABELS) else np.nan
+        # a null list reads as None from pyarrow and as NaN from DuckDB
+        lambda value: float(value[index]) if isinstance(value, (list, tuple, np.ndarray)) and len(value) == len(LABELS) else np.nan
     )
     ranked = side.assign(label_probability=probability).dropna(subset=["label_probability"])
     ranked = ranked[ranked["label_probability"] >= min_probability]
     return ranked.sort_values(["label_probability", "created_at"], ascending=[False, True], kind="stable").head(limit)
 
 
+# word-like runs (dots allowed inside, not at the end): an id is replaced only as a whole word
+_ID_LIKE = re.compile(r"[\w\-]+(?:\.[\w\-]+)*")
+
+
 def scrub_user_ids(text: str, user_ids: Iterable[str], salt: str) -> str:
-    """Replace every known raw user id inside a text (an @mention, a quote) by its pseudonym."""
-    known = sorted({str(user_id) for user_id in user_ids if user_id}, key=len, reverse=True)
+    """Replace every known raw user id inside a text (an @mention, a quote) by its pseudonym.
+
+    Ids are matched as whole word-like runs against a set, so the cost does not grow with the
+    number of known ids (the dashboard passes a whole cohort's).
+    """
+    known = user_ids if isinstance(user_ids, (set, frozenset)) else {str(user_id) for user_id in user_ids if user_id}
     if not known or not text:
         return text
-    pattern = re.compile("|".join(re.escape(user_id) for user_id in known))
-    return pattern.sub(lambda match: pseudonymize(match.group(0), salt), text)
+    return _ID_LIKE.sub(lambda match: pseudonymize(match.group(0), salt) if match.group(0) in known else match.group(0), text)
 
 
 def _truncate(text: str, limit: int = MAX_EXAMPLE_CHARS) -> str:
@@ -350,8 +359,8 @@ def _quality_table_html(manifests: Sequence[dict[str, Any]]) -> str:
 
 
 def build_dashboard(inputs: DashboardInputs, *, salt: str, top_transitions: int = 5, examples_per_side: int = 3,
-                    plotly_js: str | None = None) -> str:
-    """The whole dashboard as one self-contained HTML string.
+                    plotly_js: str | None = None, plotly_src: str | None = None) -> str:
+    """The whole dashboard as one HTML string.
 
     Args:
         inputs: what :func:`load_inputs` read (or frames built by hand).
@@ -360,11 +369,15 @@ def build_dashboard(inputs: DashboardInputs, *, salt: str, top_transitions: int 
         examples_per_side: example posts shown before and after each of those changes.
         plotly_js: the plotly.js source to inline; None inlines the bundled copy (the page
             then opens offline). Tests pass "" to keep pages small.
+        plotly_src: a relative URL of a local plotly.js file to load instead of inlining
+            (what :func:`run` uses: one shared copy keeps each day's page small).
 
     Returns:
         The HTML document. No raw user id appears in it; post texts appear only escaped.
     """
-    if plotly_js is None:
+    if plotly_src is not None:
+        plotly_js = ""
+    elif plotly_js is None:
         from plotly.offline import get_plotlyjs
 
         plotly_js = get_plotlyjs()
@@ -390,6 +403,7 @@ def build_dashboard(inputs: DashboardInputs, *, salt: str, top_transitions: int 
         f"<title>emodrift dashboard {html.escape(run_date)}</title>",
         f"<style>{_PAGE_STYLE}</style>",
         f"<script type=\"text/javascript\">{plotly_js}</script>" if plotly_js else "",
+        f"<script type=\"text/javascript\" src=\"{html.escape(plotly_src)}\"></script>" if plotly_src else "",
         "</head><body><header>",
         f"<h1>Emotion drift — as of {html.escape(run_date)}</h1>",
         f"<p>Window: {html.escape(window)}. User ids are pseudonymous (keyed hash).</p>",
@@ -522,15 +536,37 @@ def report_path(settings: Settings, run_date: dt.date) -> Path:
     return settings.table_path("reports") / f"dt={run_date.isoformat()}" / "dashboard.html"
 
 
-def run(settings: Settings, run_date: dt.date, *, top_transitions: int = 5) -> Path:
-    """Read the lake, build the dashboard for ``run_date`` and write it; returns its path."""
-    inputs = load_inputs(settings, run_date, top_transitions=top_transitions)
-    page = build_dashboard(inputs, salt=settings.pseudonym_salt, top_transitions=top_transitions)
-    path = report_path(settings, run_date)
+def shared_plotly_path(settings: Settings) -> Path:
+    """``lake/reports/plotly-<version>.min.js``: one copy for every day's page (the version in
+    the name lets an upgraded plotly sit beside the old one while older pages keep theirs)."""
+    import plotly
+
+    return settings.table_path("reports") / f"plotly-{plotly.__version__}.min.js"
+
+
+def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".html.tmp")
-    temporary.write_text(page, encoding="utf-8")
-    temporary.replace(path)  # a reader never sees half a page
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)  # a reader never sees half a file
+
+
+def run(settings: Settings, run_date: dt.date, *, top_transitions: int = 5) -> Path:
+    """Read the lake, build the dashboard for ``run_date`` and write it; returns its path.
+
+    plotly.js is written once beside the day folders and loaded by a relative path, so the
+    page still opens offline while staying small (4.9 MB inlined, a few hundred kB shared).
+    """
+    from plotly.offline import get_plotlyjs
+
+    inputs = load_inputs(settings, run_date, top_transitions=top_transitions)
+    plotly_path = shared_plotly_path(settings)
+    if not plotly_path.exists():
+        _write_atomically(plotly_path, get_plotlyjs())
+    page = build_dashboard(inputs, salt=settings.pseudonym_salt, top_transitions=top_transitions,
+                           plotly_src=f"../{plotly_path.name}")
+    path = report_path(settings, run_date)
+    _write_atomically(path, page)
     return path
 
 

@@ -258,3 +258,21 @@ def test_every_figure_renders_offline_in_a_headless_browser(tmp_path: Path) -> N
     assert figure_count == 8  # cohort, table, matrix, 3 user timelines, 2 quality
     # plotly draws at least one svg per figure; a missing plotly.js would leave the divs empty
     assert result.stdout.count('class="main-svg"') >= figure_count
+
+
+def test_the_nightly_page_loads_one_shared_local_plotly_and_stays_small(tmp_path: Path) -> None:
+    """The sample-sized cohort's page is far under 1 MB; plotly.js sits once beside the day folders."""
+    from jobs.dashboard.synthetic import SMALL, write_synthetic_lake
+    from jobs.report import shared_plotly_path
+
+    settings = Settings(lake=tmp_path / "lake", pseudonym_salt=SALT)
+    write_synthetic_lake(settings.lake, SMALL)
+    first = run(settings, SMALL.end)
+    second = run(settings, SMALL.end - dt.timedelta(days=1))
+    shared = shared_plotly_path(settings)
+    assert shared.parent == first.parent.parent and shared.stat().st_size > 1_000_000
+    for page in (first, second):
+        text = page.read_text(encoding="utf-8")
+        assert f'src="../{shared.name}"' in text and "Plotly.newPlot" in text
+        assert page.stat().st_size < 1_000_000
+    assert len(list(shared.parent.glob("plotly-*.js"))) == 1

@@ -1,0 +1,41 @@
+"""Run health: model versions, counts per stage per day, quarantine by reason, quality gates."""
+
+from __future__ import annotations
+
+import dash
+from dash import dash_table, html
+
+from jobs.dashboard import figures, queries
+from jobs.dashboard.app import current_config, default_range
+from jobs.dashboard.components import date_range_control, date_range_navigation, graph, navigator
+
+
+def _table(component_id: str, frame) -> dash_table.DataTable:
+    return dash_table.DataTable(id=component_id, data=frame.astype(str).to_dict("records"),
+                                columns=[{"name": column, "id": column} for column in frame.columns],
+                                page_size=20, sort_action="native", style_cell={"textAlign": "left"},
+                                style_header={"fontWeight": "bold", "backgroundColor": "#e8eef5"},
+                                style_data_conditional=[{"if": {"filter_query": '{status} = "failed"'}, "color": "#c0392b"}])
+
+
+def layout(start: str | None = None, end: str | None = None, **_: str) -> html.Div:
+    config = current_config()
+    start, end = default_range(config.lake, start, end)
+    gates = queries.quality_gates(config.lake, start, end)
+    failed = int((gates["status"] != "ok").sum()) if len(gates) else 0
+    return html.Div([
+        navigator("health"),
+        html.Div([date_range_control("health", start, end), html.Button("Apply", id="health-apply", n_clicks=0)],
+                 className="controls"),
+        html.H2("Model versions"),
+        _table("health-models", queries.model_versions(config.lake, start, end)),
+        html.Div([graph("health-counts", figures.stage_counts_figure(queries.stage_counts(config.lake, start, end))),
+                  graph("health-quarantine", figures.quarantine_figure(queries.quarantine_by_reason(config.lake, start, end)))],
+                 className="grid two"),
+        html.H2(f"Quality gates: {len(gates) - failed} passed, {failed} failed or missing"),
+        _table("health-gates", gates),
+    ])
+
+
+dash.register_page(__name__, path="/health", name="Run health", order=3, title="emodrift: run health", layout=layout)
+date_range_navigation("health", "/health")
