@@ -179,3 +179,46 @@ def test_full_disk_fails_cleanly_and_keeps_previous_rows(spark, tmp_path):
         assert snapshot(settings.lake, ("posts", "quarantine")) == before
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_opt_out_erases_a_user_everywhere_and_retention_drops_old_partitions(sample_lake, spark, tmp_path):
+    from jobs import privacy, quality, report
+
+    source, _, uninterrupted = sample_lake
+    shutil.copytree(source / "lake", tmp_path / "lake")
+    opt_out = tmp_path / "opt-out.txt"
+    settings = Settings(landing=source / "landing", lake=tmp_path / "lake", spark_master="local[2]", shuffle_partitions=2,
+                        opt_out_list=str(opt_out))
+    day = lake.parse_date(DAY)
+    report.run(settings, day)
+    sequences = ds.dataset(str(settings.table_path("sequences")), format="parquet", partitioning="hive").to_table().to_pandas()
+    user = sorted(sequences["user_id"])[0]
+    opt_out.write_text(f"# erasure requests\n{user}\n\n")
+    pseudonym = report.pseudonymize(user, settings.pseudonym_salt)
+    before = {table: sum(json.loads(row).get("user_id") == user or f'"{user}"' in json.loads(row).get("raw_line", "")
+                         for row in rows) for table, rows in snapshot(settings.lake).items()}
+    assert before["posts"] and before["scores"] and before["sequences"]
+
+    manifest = ingest.run(spark, settings, day)
+
+    after = snapshot(settings.lake)
+    for table, rows in after.items():
+        assert not any(user in row for row in rows), f"{user} still in {table}"
+        assert len(rows) == len(uninterrupted[table]) - before[table], table
+    erased = json.loads((settings.lake / "manifests" / "privacy" / f"landing_dt={DAY}.json").read_text())
+    assert erased["erased_rows"] == {table: count for table, count in before.items() if count}
+    assert manifest["erased_rows_total"] == sum(before.values())
+    assert manifest["opted_out"] > 0  # the landing day's own lines of the user were dropped, counted
+    assert erased["reports_rebuilt"] == [DAY]
+    assert pseudonym not in report.report_path(settings, day).read_text()
+    for landing_day in (START, DAY):
+        quality.run_ingest(settings, lake.parse_date(landing_day))  # still reconciles
+    again = ingest.run(spark, settings, day)  # idempotent: nothing left to erase
+    assert again["erased_rows_total"] == 0 and snapshot(settings.lake) == after
+
+    retained = Settings(lake=settings.lake, retention_days=1)
+    dropped = privacy.apply_retention(retained, lake.parse_date("2026-01-03"))  # keeps 01-02 and later
+    assert dropped["posts"] == dropped["scores"] == dropped["sequences"] == dropped["quarantine"] == 1
+    remaining = snapshot(settings.lake)
+    assert remaining["posts"] and all('"dt": "2026-01-01"' not in row for row in remaining["posts"])
+    assert all('"landing_dt": "2026-01-01"' not in row for row in remaining["quarantine"])
