@@ -19,6 +19,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export EMODRIFT_LANDING ?= $(CURDIR)/landing
 export EMODRIFT_LAKE ?= $(CURDIR)/lake
+# OpenLineage events of every DAG task, one JSON object a line (see README "Reliability")
+export AIRFLOW__OPENLINEAGE__NAMESPACE ?= emodrift
+export AIRFLOW__OPENLINEAGE__TRANSPORT ?= {"type": "file", "log_file_path": "$(AIRFLOW_HOME)/openlineage-events.jsonl", "append": true}
 
 DEMO_USERS ?= 40
 DEMO_DAYS ?= 14

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from jobs.contract import UNBOUNDED, PlausibleWindow, Post, Reason, decode_line, validate_line
+from jobs import privacy
 from jobs.lake import replace_partitions, uri, write_manifest
+from jobs.privacy import user_of_line
 from jobs.settings import Settings
 from jobs.stage import run_single_day
 
@@ -32,6 +34,7 @@ VALIDATED_SCHEMA = (
     "text string, image_path string, dt string, reason string, detail string, raw_line string"
 )
 VALIDATED_COLUMNS = [part.split()[0] for part in VALIDATED_SCHEMA.split(", ")]
+OPTED_OUT = "opted_out"  # not a quarantine reason: the line is counted, then forgotten
 POSTS_COLUMNS = ["post_id", "user_id", "created_at", "text", "image_path", "dt", "landing_dt"]
 QUARANTINE_COLUMNS = ["source_file", "line_number", "reason", "detail", "raw_line", "landing_dt"]
 
@@ -64,7 +67,11 @@ def extract(spark: SparkSession, landing_folder: Path) -> DataFrame:
 
 
 def validate_lines(
-    lines: pd.DataFrame, landing_folder: str, image_exists=None, window: PlausibleWindow = UNBOUNDED
+    lines: pd.DataFrame,
+    landing_folder: str,
+    image_exists=None,
+    window: PlausibleWindow = UNBOUNDED,
+    opted_out: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """Validate a batch of raw lines (pure apart from the image existence check); never raises.
 
@@ -73,6 +80,8 @@ def validate_lines(
         landing_folder: absolute path of the landing day; image paths are resolved against it.
         image_exists: predicate on an absolute image path; defaults to the local file system.
         window: the plausible ``created_at`` range of this landing day.
+        opted_out: user ids whose lines are dropped (reason ``opted_out``, nothing of the
+            line kept), valid or not.
 
     Returns:
         One row per input line in :data:`VALIDATED_SCHEMA` order; ``reason`` is null for
@@ -101,6 +110,9 @@ def validate_lines(
                 )
         else:
             row.update(reason=result.reason, detail=result.detail)
+        if opted_out and (row["user_id"] or user_of_line(row["raw_line"])) in opted_out:
+            row.update({name: None for name in ("post_id", "user_id", "created_at", "text", "image_path", "dt", "detail", "raw_line")})
+            row["reason"] = OPTED_OUT
         rows.append(row)
     frame = pd.DataFrame(rows, columns=VALIDATED_COLUMNS)
     frame["created_at"] = pd.to_datetime(frame["created_at"])
@@ -116,9 +128,14 @@ def _is_file(path: str) -> bool:
 
 
 def transform(
-    lines: DataFrame, *, landing_date: dt.date, landing_folder: str, earliest_created: dt.date = dt.date(2000, 1, 1)
-) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """Split raw lines into (posts, quarantine, duplicates).
+    lines: DataFrame,
+    *,
+    landing_date: dt.date,
+    landing_folder: str,
+    earliest_created: dt.date = dt.date(2000, 1, 1),
+    opted_out: frozenset[str] = frozenset(),
+) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
+    """Split raw lines into (posts, quarantine, duplicates, opted-out lines).
 
     Duplicates of a ``post_id`` keep the first occurrence in (file name, line) order; the
     others are counted, not quarantined, since they are not errors.
@@ -130,7 +147,7 @@ def transform(
 
     def validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            yield validate_lines(batch, landing_folder, window=window)
+            yield validate_lines(batch, landing_folder, window=window, opted_out=opted_out)
 
     validated = lines.mapInPandas(validate_batches, VALIDATED_SCHEMA).withColumn(
         "landing_dt", F.lit(landing_date.isoformat())
@@ -139,8 +156,10 @@ def transform(
     valid = validated.where(F.col("reason").isNull()).withColumn("occurrence", F.row_number().over(first_occurrence))
     posts = valid.where(F.col("occurrence") == 1).select(*POSTS_COLUMNS)
     duplicates = valid.where(F.col("occurrence") > 1).select("post_id", "source_file", "line_number")
-    quarantine = validated.where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS)
-    return posts, quarantine, duplicates
+    rejected = validated.where(F.col("reason").isNotNull())
+    quarantine = rejected.where(F.col("reason") != OPTED_OUT).select(*QUARANTINE_COLUMNS)
+    opted = rejected.where(F.col("reason") == OPTED_OUT).select("source_file", "line_number")
+    return posts, quarantine, duplicates, opted
 
 
 def load(posts: DataFrame, quarantine: DataFrame, settings: Settings, landing_date: dt.date) -> None:
@@ -158,18 +177,22 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str,
             f"landing folder {folder} does not exist: check --landing / EMODRIFT_LANDING "
             f"(or create an empty folder to record a day without posts)"
         )
+    privacy_manifest = privacy.run(spark, settings, run_date)  # erase opted-out users, apply retention
     lines = extract(spark, folder)
-    posts, quarantine, duplicates = transform(
-        lines, landing_date=run_date, landing_folder=uri(folder), earliest_created=settings.earliest_created_date
+    posts, quarantine, duplicates, opted = transform(
+        lines, landing_date=run_date, landing_folder=uri(folder), earliest_created=settings.earliest_created_date,
+        opted_out=privacy.read_opt_out(settings.opt_out_path),
     )
     # cached for the counts; unpersisted below, because Spark matches cached plans by
     # equality and a rerun over rewritten files would otherwise reuse these stale rows
-    posts, quarantine, duplicates = posts.cache(), quarantine.cache(), duplicates.cache()
+    frames = posts, quarantine, duplicates, opted = tuple(frame.cache() for frame in (posts, quarantine, duplicates, opted))
     try:
         load(posts, quarantine, settings, run_date)
         manifest = _manifest(folder, run_date, lines, posts, quarantine, duplicates)
+        manifest["opted_out"] = opted.count()
+        manifest["erased_rows_total"] = privacy_manifest["erased_rows_total"]
     finally:
-        for frame in (posts, quarantine, duplicates):
+        for frame in frames:
             frame.unpersist()
     write_manifest(settings, "ingest", f"landing_dt={run_date.isoformat()}", manifest)
     return manifest

@@ -150,28 +150,58 @@ def replace_partitions(
         The partitions now published (paths relative to the table).
     """
     table = local_path(table_path)
-    key = replaced.replace("*", "all").replace("/", "__")
+
+    def write(data: Path) -> list[str]:
+        frame.write.mode("overwrite").partitionBy(*partition_columns).parquet(str(data))
+        staged = partition_folders(data, len(partition_columns))
+        if not staged and empty_partition is not None:
+            frame.drop(*partition_columns).write.mode("overwrite").parquet(str(data / empty_partition))
+            staged = [empty_partition]
+        return staged
+
+    def removed(staged: list[str]) -> list[str]:
+        return sorted(
+            str(path.relative_to(table)) for path in table.glob(replaced)
+            if path.is_dir() and str(path.relative_to(table)) not in staged
+        )
+
+    return publish(table, staging_key(replaced), write, removed)
+
+
+def staging_key(replaced: str) -> str:
+    """The staging folder (and lock) name of a set of partitions, e.g. ``dt=all__landing_dt=D``."""
+    return replaced.replace("*", "all").replace("/", "__")
+
+
+def publish(
+    table: Path,
+    key: str,
+    write: Callable[[Path], list[str]],
+    removed: Callable[[list[str]], list[str]],
+) -> list[str]:
+    """The publishing protocol (see the comment above) around a writer.
+
+    Args:
+        table: the table folder.
+        key: the staging folder and lock name: one publisher per key at a time.
+        write: writes partition folders under the staging folder it is given and returns
+            them (relative paths); runs before anything in the table changes.
+        removed: given the staged partitions, the table's partitions to take away.
+    """
     staging = table.parent / STAGING / table.name / key
     with _staging_lock(staging):
         _recover(staging, table)
         data = staging / "data"
         try:
-            frame.write.mode("overwrite").partitionBy(*partition_columns).parquet(str(data))
-            staged = _partitions(data, len(partition_columns))
-            if not staged and empty_partition is not None:
-                frame.drop(*partition_columns).write.mode("overwrite").parquet(str(data / empty_partition))
-                staged = [empty_partition]
+            staged = write(data)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)  # nothing was published; free the space now
             raise
         run_id = uuid.uuid4().hex
         for partition in staged:
             (data / partition / f"{RUN_MARKER_PREFIX}{run_id}").touch()
-        removed = sorted(
-            str(path.relative_to(table)) for path in table.glob(replaced) if path.is_dir()
-            and str(path.relative_to(table)) not in staged
-        )
-        _write_atomically(staging / COMMITTED, json.dumps({"run_id": run_id, "staged": staged, "removed": removed}))
+        commit = {"run_id": run_id, "staged": staged, "removed": removed(staged)}
+        _write_atomically(staging / COMMITTED, json.dumps(commit))
         _apply(staging, table)
     return staged
 
@@ -278,7 +308,7 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _partitions(folder: Path, depth: int) -> list[str]:
+def partition_folders(folder: Path, depth: int) -> list[str]:
     """Partition folders ``depth`` levels below ``folder`` (``dt=.../landing_dt=...``)."""
     if not folder.is_dir():
         return []

@@ -47,14 +47,19 @@ def ingest_problems(manifest: dict, posts_rows: int, quarantine_rows: int) -> li
     problems = []
     read, accepted = manifest["read"], manifest["accepted"]
     quarantined, duplicates = manifest["quarantined"], manifest["duplicates"]
-    if read != accepted + quarantined + duplicates:
+    opted_out = manifest.get("opted_out", 0)  # lines of opted-out users, dropped at ingest
+    if read != accepted + quarantined + duplicates + opted_out:
         problems.append(
             f"read {read} != accepted {accepted} + quarantined {quarantined} + duplicates {duplicates}"
+            + (f" + opted out {opted_out}" if opted_out else "")
         )
-    if posts_rows != accepted:
-        problems.append(f"table posts holds {posts_rows} rows for this landing day, manifest says {accepted}")
-    if quarantine_rows != quarantined:
-        problems.append(f"table quarantine holds {quarantine_rows} rows, manifest says {quarantined}")
+    # rows erased later for opted-out users leave the tables, and their manifest says so
+    expected_posts = accepted - manifest.get("erased_posts", 0)
+    expected_quarantine = quarantined - manifest.get("erased_quarantine", 0)
+    if posts_rows != expected_posts:
+        problems.append(f"table posts holds {posts_rows} rows for this landing day, manifest says {expected_posts}")
+    if quarantine_rows != expected_quarantine:
+        problems.append(f"table quarantine holds {quarantine_rows} rows, manifest says {expected_quarantine}")
     if sum(manifest.get("quarantine_reasons", {}).values()) != quarantined:
         problems.append("quarantine reasons do not add up to the quarantined count")
     return problems

@@ -21,3 +21,10 @@ def test_each_broken_count_is_reported():
 def test_score_problems():
     assert score_problems({"scored": 6, "posts": 6}, posts_rows=6, scores_rows=6) == []
     assert score_problems({"scored": 5, "posts": 6}, posts_rows=6, scores_rows=5)
+
+
+def test_opted_out_lines_and_erased_rows_reconcile():
+    counted = manifest(read=12, opted_out=2, erased_posts=4, erased_quarantine=1)
+    assert ingest_problems(counted, posts_rows=2, quarantine_rows=2) == []
+    assert any("opted out 1" in problem for problem in ingest_problems(manifest(read=12, opted_out=1), 6, 3))
+    assert any("manifest says 2" in problem for problem in ingest_problems(counted, posts_rows=6, quarantine_rows=2))
