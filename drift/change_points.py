@@ -125,7 +125,7 @@ def winsorize(values: np.ndarray, *, cut: float = 3.0, window: int = 5) -> np.nd
     # Reflected, not repeated: repeating an outlier at either end would make it its own median.
     padded = np.pad(values, ((half, half), (0, 0)), mode="reflect")
     running_median = np.median(np.lib.stride_tricks.sliding_window_view(padded, window, axis=0), axis=-1)
-    scale = _robust_sd(values - running_median)
+    _, scale = _centred(values - running_median)
     return np.clip(values, running_median - cut * scale, running_median + cut * scale)
 
 
@@ -151,9 +151,12 @@ def long_run_scale(values: np.ndarray, *, max_autocorrelation: float = 0.8) -> n
     variances: list[np.ndarray] = []
     correlation_parts: list[np.ndarray] = []
     for part_one, part_two in zip(np.array_split(lag_one, blocks), np.array_split(lag_two, blocks), strict=True):
-        variances.append(_mean_square_deviation(part_one, cut=_SCALE_CUT))
+        deviations_one, scale_one = _centred(part_one)
+        deviations_two, scale_two = _centred(part_two)
+        variances.append(_clipped_mean_square(deviations_one, _SCALE_CUT * scale_one))
         correlation_parts.append(np.stack([
-            _mean_square_deviation(part_one, cut=_CORRELATION_CUT), _mean_square_deviation(part_two, cut=_CORRELATION_CUT)
+            _clipped_mean_square(deviations_one, _CORRELATION_CUT * scale_one),
+            _clipped_mean_square(deviations_two, _CORRELATION_CUT * scale_two),
         ]))
     variance_one = np.mean(variances, axis=0)
     clipped_one, clipped_two = np.mean(correlation_parts, axis=0)
@@ -168,23 +171,19 @@ def long_run_scale(values: np.ndarray, *, max_autocorrelation: float = 0.8) -> n
     return np.where(variance > 0, np.sqrt(variance), np.inf)
 
 
-def _mean_square_deviation(differences: np.ndarray, *, cut: float) -> np.ndarray:
-    """Mean squared deviation of each column from its median, deviations clipped at ``cut`` robust sd.
-
-    The median removes a trend's slope; the clip holds down the jump across a change.
-    """
+def _centred(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Deviations of each column from its median (which removes a trend's slope) and their robust sd."""
     deviations = differences - np.median(differences, axis=0)
-    limit = cut * _robust_sd(differences)
+    return deviations, _robust_sd(deviations)
+
+
+def _clipped_mean_square(deviations: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """Mean square of each column with deviations clipped at ``limit``: a jump counts as little more than noise."""
     return np.mean(np.clip(deviations, -limit, limit) ** 2, axis=0)
 
 
-def _median_deviation(differences: np.ndarray) -> np.ndarray:
-    """Median absolute deviation of each column from its median."""
-    return np.median(np.abs(differences - np.median(differences, axis=0)), axis=0)
-
-
-def _robust_sd(differences: np.ndarray) -> np.ndarray:
-    """Gaussian-consistent sd of each column from its median absolute deviation, unless tied.
+def _robust_sd(deviations: np.ndarray) -> np.ndarray:
+    """Gaussian-consistent sd of each column of median-centred deviations, from its MAD unless tied.
 
     The median absolute deviation collapses on sparse or tied columns (a label that is 0 on
     most days and large on a few, counts that are mostly 0), which would make every rare
@@ -192,8 +191,9 @@ def _robust_sd(differences: np.ndarray) -> np.ndarray:
     absolute deviation (on Gaussian noise the two agree; one jump of many sd in a dozen
     samples can double the mean-based one, never quadruple it) the latter is used.
     """
-    median_based = _median_deviation(differences) / _MEDIAN_ABSOLUTE_NORMAL
-    mean_based = np.mean(np.abs(differences - np.median(differences, axis=0)), axis=0) / math.sqrt(2.0 / math.pi)
+    absolute = np.abs(deviations)
+    median_based = np.median(absolute, axis=0) / _MEDIAN_ABSOLUTE_NORMAL
+    mean_based = np.mean(absolute, axis=0) / math.sqrt(2.0 / math.pi)
     return np.where(median_based >= 0.25 * mean_based, median_based, mean_based)
 
 
