@@ -2,8 +2,15 @@
 
 Every detector has ``fit(signal) -> Self`` on a (T, d) or (T,) array and ``predict() ->
 list[int]``: the indices of the first sample of each new segment (0 < index < T, sorted; T
-itself is not listed). Streaming detectors also take one sample at a time with
-``update(x)`` and expose ``drift_detected``; their ``fit`` simply streams the signal.
+itself is not listed). Missing values (NaN/inf) are handled as in
+:func:`drift.change_points.prepare_signal`: empty rows are skipped and indices refer to the
+original rows. Streaming detectors also take one sample at a time with ``update(x)`` and
+expose ``drift_detected``; their ``fit`` simply streams the signal.
+
+The default detector is :class:`drift.change_points.ChangePointDetector` (also behind
+``drift.detect_change_points``); the two here are kept for comparison:
+``BinarySegmentation``'s trimmed first-difference noise estimate is too small on
+autocorrelated, trending and heavy-tailed series (see ``benchmarks/change_points.py``).
 
 Numpy in, plain Python out: no I/O, no pandas, no Spark.
 """
@@ -16,23 +23,9 @@ from typing import Self
 
 import numpy as np
 
-__all__ = ["BinarySegmentation", "PageHinkley", "as_signal", "noise_variance", "split_gains"]
+from drift.change_points import prepare_signal
 
-
-def as_signal(signal: np.ndarray) -> np.ndarray:
-    """Return ``signal`` as a float (T, d) array; a (T,) signal becomes (T, 1).
-
-    Raises:
-        ValueError: not 1- or 2-dimensional, or holding NaN/inf.
-    """
-    array = np.asarray(signal, dtype=np.float64)
-    if array.ndim == 1:
-        array = array[:, None]
-    if array.ndim != 2:
-        raise ValueError(f"signal must have shape (T,) or (T, d), got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("signal holds NaN or infinite values: drop or impute them first")
-    return array
+__all__ = ["BinarySegmentation", "PageHinkley", "noise_variance", "split_gains"]
 
 
 def noise_variance(signal: np.ndarray, *, trim: float = 0.1) -> float:
@@ -126,8 +119,8 @@ class BinarySegmentation:
         return "binary_segmentation"
 
     def fit(self, signal: np.ndarray) -> Self:
-        """Find the change points of ``signal`` ((T, d) or (T,))."""
-        array = as_signal(signal)
+        """Find the change points of ``signal`` ((T, d) or (T,); NaN rows are skipped)."""
+        array, observed_rows = prepare_signal(signal)
         length = array.shape[0]
         change_points: list[int] = []
         if length >= 2 * self.min_size and length >= 3:
@@ -149,7 +142,7 @@ class BinarySegmentation:
                 change_points.append(split)
                 push(start, split)
                 push(split, end)
-        self._change_points = sorted(change_points)
+        self._change_points = sorted(int(observed_rows[index]) for index in change_points)
         return self
 
     def predict(self) -> list[int]:
@@ -226,10 +219,12 @@ class PageHinkley:
         return self._statistic
 
     def update(self, x: float | np.ndarray) -> Self:
-        """Take one sample (a float or a (d,) vector)."""
+        """Take one sample (a float or a (d,) vector); a sample with NaN/inf is ignored."""
         sample = np.atleast_1d(np.asarray(x, dtype=np.float64))
         if self._drift_detected:
             self.reset()
+        if not np.all(np.isfinite(sample)):
+            return self
         if self._mean is None:
             self._reference.append(sample)
             if len(self._reference) == self.warmup:
@@ -246,16 +241,18 @@ class PageHinkley:
     def fit(self, signal: np.ndarray) -> Self:
         """Stream a whole (T, d) or (T,) signal from a fresh state, recording detections.
 
+        Rows with no finite value are skipped (a missing day carries no evidence).
+
         A detection at sample t is reported as change index t: a streaming test can only
         confirm a change some samples after it starts, so the index is an upper bound.
         """
-        array = as_signal(signal)
+        array, observed_rows = prepare_signal(signal)
         self.reset()
         change_points: list[int] = []
-        for index, sample in enumerate(array):
+        for index, sample in zip(observed_rows, array, strict=True):
             self.update(sample)
             if self._drift_detected:
-                change_points.append(index)
+                change_points.append(int(index))
         self._change_points = change_points
         return self
 

@@ -102,7 +102,7 @@ def test_run_writes_sequences_and_transitions(spark, lake_settings) -> None:
     )
     assert (record.posts_before, record.posts_after) == (15, 15)
     assert 0.5 < record.magnitude <= 1.0 and 0.95 <= record.confidence <= 1.0
-    assert record.detector == "binary_segmentation" and record.model_version.startswith("temporal-lstm")
+    assert record.detector == "pelt_long_run_mbic" and record.model_version.startswith("temporal-lstm")
     assert str(record["dt"]) == "2026-01-20"
 
 
