@@ -121,6 +121,20 @@ def correct_flags(flags: pd.DataFrame, planted: list[Planted], margin_days: int)
     return correct
 
 
+def ids_of_changes(snapshots: pd.DataFrame, planted: list[Planted], margin_days: int) -> dict[int, int]:
+    """Per planted change flagged in any snapshot: how many distinct ``transition_id`` matched it."""
+    by_user: dict[str, list[int]] = {}
+    for index, change in enumerate(planted):
+        by_user.setdefault(change.user_id, []).append(index)
+    ids: dict[int, set[str]] = {}
+    for (_, user_id), rows in snapshots.groupby(["dt", "user_id"]):
+        indices = by_user.get(str(user_id), [])
+        days = [dt.date.fromisoformat(str(day)) for day in rows["changed_at"]]
+        for change_index, flag_index in match([planted[index] for index in indices], days, margin_days):
+            ids.setdefault(indices[change_index], set()).add(str(rows["transition_id"].iloc[flag_index]))
+    return {index: len(found) for index, found in ids.items()}
+
+
 def summarise(name: str, latest: pd.DataFrame, snapshots: pd.DataFrame | None, planted, users, days, margin) -> dict:
     quality = snapshot_quality(latest, planted, users, days, margin)
     result = {"setting": name, **dataclasses.asdict(quality)}
@@ -149,10 +163,9 @@ def main() -> None:
     args = parser.parse_args()
     landing, lake = args.work / "landing", args.work / "lake"
     backfill_seconds = None
-    if args.rerun_drift:
-        backfill_seconds = run_pipeline(args, landing, lake, stages="drift")
-    elif not args.reuse:
-        backfill_seconds = run_pipeline(args, landing, lake)
+    stages = "drift" if args.rerun_drift else STAGES
+    if args.rerun_drift or not args.reuse:
+        backfill_seconds = run_pipeline(args, landing, lake, stages)
 
     truth = json.loads((landing / "ground_truth.json").read_text())
     planted = planted_from_truth(truth)
@@ -183,24 +196,41 @@ def main() -> None:
     calibration = calibration_table(proposals["confidence"].to_numpy(), correct_flags(proposals, planted, margin),
                                     CALIBRATION_EDGES)
 
+    latest = transitions[transitions["dt"] == last]
+    post_labels = truth.get("posts", {})
+    evidence = [
+        post_labels[post_id]["label"] == label
+        for row in latest.itertuples()
+        for posts, label in ((row.evidence_before, row.from_label), (row.evidence_after, row.to_label))
+        for post_id in posts
+        if post_id in post_labels
+    ]
+    ids_per_change = ids_of_changes(transitions, planted, margin)
+
     ramps = [change.get("ramp_days", 0) for change in truth["changes"]]
     print(f"cohort: {len(users)} users x {days} days, {len(truth.get('posts', {}))} posts, {len(planted)} planted "
           f"changes ({sum(ramp == 0 for ramp in ramps)} abrupt, {sum(ramp > 0 for ramp in ramps)} gradual), "
           f"{sum(1 for user in truth['users'] if not user['changed'])} stable users; margin ±{margin} days")
     if backfill_seconds is not None:
-        print(f"backfill ({STAGES}) wall: {backfill_seconds:.0f} s")
+        print(f"backfill ({stages}) wall: {backfill_seconds:.0f} s")
     print(f"{'setting':<72} {'flag':>5} {'P':>6} {'R':>6} {'F1':>6} {'FA/100um':>9} {'delay':>6}")
     for row in results:
         delay = row.get("median_delay_days")
         print(f"{row['setting']:<72} {row['flagged']:>5} {row['precision']:>6.3f} {row['recall']:>6.3f} "
               f"{row['f1']:>6.3f} {row['false_alarms_per_100_stable_user_months']:>9.2f} "
               f"{'' if delay is None else f'{delay:.1f}':>6}")
+    print(f"evidence posts of the last snapshot whose planted label is the side's label: "
+          f"{sum(evidence)}/{len(evidence)}")
+    print(f"transition rows over all {transitions['dt'].nunique()} snapshots: {len(transitions)}, distinct transition_id: "
+          f"{transitions['transition_id'].nunique()}; {len(ids_per_change)} planted changes flagged in some snapshot, "
+          f"{sum(count == 1 for count in ids_per_change.values())} of them under a single id across every snapshot")
     print("calibration (every proposal of the last snapshot, filters off):")
     print(calibration.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
     if args.output is not None:
         args.output.write_text(json.dumps({
             "users": len(users), "days": days, "planted": len(planted), "backfill_seconds": backfill_seconds,
             "results": results, "calibration": calibration.to_dict(orient="records"),
+            "evidence_agreement": [sum(evidence), len(evidence)],
         }, indent=2, default=str) + "\n")
 
 

@@ -1,21 +1,96 @@
-"""Drift-stage throughput: seconds to fit the temporal LSTM per 1,000 user-days, users/s of detection.
+"""Drift-stage throughput: the nightly Spark run over daily aggregates (wall, peak memory), and
+the pure-Python costs inside it (LSTM fit per 1,000 user-days, users/s of detection).
 
-Pure Python path (no Spark): what each applyInPandas group and the driver-side fit cost.
+``--spark``: writes ``daily_user_aggregates`` for ``--users`` x ``--days`` (synthetic: a base
+distribution per user, a fifth of them switching mid-window, 15 % of days without posts) into
+a temporary lake, then times ``jobs.detect_drift.run`` for the last day with
+``drift_lookback_days = --days``, sampling the resident memory of the whole process tree
+(driver, JVM, Python workers; ``score_spark.PeakMemory``).
 Run: .venv/bin/python benchmarks/drift_throughput.py [--users 500] [--days 30] [--threads 1]
+     .venv/bin/python benchmarks/drift_throughput.py --spark --users 10000 --days 90 [--spark-master local[2]]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from drift.sequences import build_daily_sequences, piecewise_constant_cohort, user_sequences
-from drift.transitions import detect_transitions
-from models.temporal.inference import step_surprise
-from models.temporal.training import fit_temporal_model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from drift.sequences import build_daily_sequences, piecewise_constant_cohort, user_sequences  # noqa: E402
+from drift.transitions import detect_transitions  # noqa: E402
+from models.labels import NUM_LABELS  # noqa: E402
+from models.temporal.inference import step_surprise  # noqa: E402
+from models.temporal.training import fit_temporal_model  # noqa: E402
+from score_spark import PeakMemory  # noqa: E402  (benchmarks/ is on the path when run as a script)
+
+
+def write_synthetic_aggregates(table: Path, users: int, days: int, start: dt.date, seed: int) -> int:
+    """Write ``daily_user_aggregates`` partitions as the drift job would; returns the rows written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    bases = rng.dirichlet(np.ones(NUM_LABELS), size=users) * 0.5 + np.eye(NUM_LABELS)[rng.integers(NUM_LABELS, size=users)] * 0.5
+    switched = np.eye(NUM_LABELS)[rng.integers(NUM_LABELS, size=users)] * 0.5 + bases * 0.5
+    changing = rng.random(users) < 0.2
+    user_ids = np.array([f"user-{index:07d}" for index in range(users)], dtype=object)
+    rows = 0
+    for day_index in range(days):
+        day = (start + dt.timedelta(days=day_index)).isoformat()
+        posting = rng.random(users) >= 0.15
+        mean = np.where((changing & (day_index >= days // 2))[:, None], switched, bases)[posting]
+        probs = np.array([rng.dirichlet(20 * row + 0.1) for row in mean]).round(6)
+        count = len(probs)
+        ids = np.char.add(np.char.add(user_ids[posting].astype(str)[:, None], f"-{day_index}-"), np.arange(NUM_LABELS).astype(str)[None, :])
+        frame = pa.table({
+            "user_id": pa.array(user_ids[posting].tolist(), pa.string()),
+            "day": pa.array([day] * count, pa.string()),
+            "post_count": pa.array((1 + rng.poisson(1.5, size=count)).astype(np.int32)),
+            "probs": pa.array(probs.tolist(), pa.list_(pa.float64())),
+            "exemplar_post_ids": pa.array(ids.tolist(), pa.list_(pa.string())),
+            "exemplar_probs": pa.array(np.minimum(1.0, probs * 1.3).round(6).tolist(), pa.list_(pa.float64())),
+        })
+        (table / f"dt={day}").mkdir(parents=True, exist_ok=True)
+        pq.write_table(frame, table / f"dt={day}" / "part-0.parquet")
+        rows += count
+    return rows
+
+
+def spark_run(args: argparse.Namespace) -> None:
+    """Time the nightly drift run (Spark, daily aggregates) on a synthetic cohort."""
+    from jobs.detect_drift import AGGREGATES_TABLE, run
+    from jobs.settings import Settings
+    from jobs.spark import build_session
+
+    start = dt.date(2026, 1, 1)
+    run_date = start + dt.timedelta(days=args.days - 1)
+    with tempfile.TemporaryDirectory(prefix="emodrift-throughput-") as folder:
+        settings = Settings(
+            lake=Path(folder) / "lake", landing=Path(folder) / "landing", spark_master=args.spark_master,
+            drift_lookback_days=args.days, shuffle_partitions=args.partitions,
+        )
+        started = time.perf_counter()
+        rows = write_synthetic_aggregates(settings.table_path(AGGREGATES_TABLE), args.users, args.days, start, args.seed)
+        print(f"wrote {rows:,} user-day aggregates ({args.users:,} users x {args.days} days) in {time.perf_counter() - started:.0f} s")
+        with PeakMemory() as memory:
+            spark = build_session(settings, "emodrift-drift-throughput")
+            try:
+                started = time.perf_counter()
+                counts = run(spark, settings, run_date)
+                wall = time.perf_counter() - started
+            finally:
+                spark.stop()
+        print(f"nightly drift run ({args.spark_master}, {args.partitions} shuffle partitions): {wall:.0f} s wall, "
+              f"{args.users / wall:.0f} users/s, peak resident memory of the process tree {memory.peak_bytes / 2**30:.2f} GiB")
+        print(f"counts: {counts}")
 
 
 def main() -> None:
@@ -24,8 +99,14 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--spark", action="store_true", help="time the Spark drift run over daily aggregates")
+    parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--partitions", type=int, default=8)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.spark:
+        spark_run(args)
+        return
 
     changing = args.users // 5
     scores, truth = piecewise_constant_cohort(

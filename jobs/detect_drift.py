@@ -1,10 +1,19 @@
-"""Drift job: scores in the look-back window -> user ``sequences`` -> ``transitions``, for one as-of date.
+"""Drift job: daily user aggregates -> user ``sequences`` -> ``transitions``, for one as-of date.
 
-extract: the ``scores`` rows with ``dt`` in [D - drift_lookback_days + 1, D].
-transform: daily means per user in Spark; the cohort's sequences are collected to the driver
-(capped, users drawn deterministically) to fit the temporal LSTM; its weights are broadcast
-and each user's surprise, then transitions, are computed with ``groupBy("user_id")
-.applyInPandas`` around the pure functions of :mod:`drift`.
+Cost does not grow with history: each run first (re)writes ``daily_user_aggregates`` for the
+UTC days whose scores this landing day touched (D itself, plus the day of any late post, plus
+any day of the window that has scores but no aggregates yet, e.g. on a lake from before the
+table existed): one row per user and day with the post count, the mean fused distribution and,
+per label, the post that showed it most. The rest of the run reads only those aggregates, so
+one ``applyInPandas`` group holds at most ``drift_lookback_days`` rows whatever a user posts.
+
+extract: the aggregates with ``dt`` in [D - drift_lookback_days + 1, D].
+transform: the cohort's sequences are collected to the driver (capped, users drawn
+deterministically) to fit the temporal LSTM; its weights are broadcast and each user's
+surprise, then transitions, are computed with ``groupBy("user_id").applyInPandas`` around
+the pure functions of :mod:`drift`. Tonight's transitions (few rows) are then linked on the
+driver to last night's snapshot, so a change keeps its ``transition_id`` and
+``first_flagged_dt`` while its date moves (:func:`drift.transitions.link_transitions`).
 load: both tables partitioned by ``dt`` = D with dynamic partition overwrite, so rerunning a
 date replaces exactly that date's rows (with identical values: seeds are fixed and floats
 rounded before writing).
@@ -21,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from drift.sequences import to_user_sequence, user_sequences
-from drift.transitions import TransitionOptions, detect_transitions
-from jobs.lake import read_table, replace_partitions
+from drift.transitions import TransitionOptions, detect_transitions, link_transitions
+from jobs.lake import read_table, replace_partitions, uri
 from jobs.settings import Settings
 from models.labels import LABELS, NUM_LABELS
 
@@ -34,11 +43,16 @@ if TYPE_CHECKING:
 SEQUENCES_SCHEMA = (
     "user_id string, day string, post_count int, probs array<double>, dominant_label string, surprise double"
 )
+SEQUENCE_TABLE_COLUMNS = (*(column.split()[0] for column in SEQUENCES_SCHEMA.split(", ")), "dt")
+EXEMPLAR_COLUMNS = "exemplar_post_ids array<string>, exemplar_probs array<double>"
+AGGREGATES_TABLE = "daily_user_aggregates"
+AGGREGATES_SCHEMA = f"user_id string, day string, post_count int, probs array<double>, {EXEMPLAR_COLUMNS}"
 TRANSITIONS_SCHEMA = (
     "user_id string, changed_at string, from_label string, to_label string, magnitude double, "
-    "confidence double, posts_before int, posts_after int, detector string, model_version string"
+    "confidence double, posts_before int, posts_after int, detector string, model_version string, "
+    "mean_before array<double>, mean_after array<double>, evidence_before array<string>, "
+    "evidence_after array<string>, transition_id string, first_flagged_dt string"
 )
-SCORES_SCHEMA = "post_id string, user_id string, created_at timestamp, fused_probs array<float>, dt string"
 NO_MODEL = "none"
 DECIMALS = 6
 
@@ -72,34 +86,52 @@ def window(run_date: dt.date, lookback_days: int) -> tuple[str, str]:
     return (run_date - dt.timedelta(days=lookback_days - 1)).isoformat(), run_date.isoformat()
 
 
-def extract(spark: SparkSession, settings: Settings, run_date: dt.date) -> DataFrame:
-    """The scores of the look-back window (an empty frame when the table does not exist)."""
-    from pyspark.sql import functions as F
+def partition_values(spark: SparkSession, table_path: str, pattern: str) -> list[str]:
+    """The ``dt`` values of the partition folders under ``table_path`` matching a glob such as
+    ``dt=*/landing_dt=2026-01-15`` (sorted, unique; empty when the table does not exist)."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(f"{uri(table_path)}/{pattern}")
+    file_system = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    statuses = file_system.globStatus(hadoop_path) or []
+    values = set()
+    for status in statuses:
+        for part in str(status.getPath().toString()).split("/"):
+            if part.startswith("dt="):
+                values.add(part[len("dt="):])
+    return sorted(values)
 
-    scores = read_table(spark, settings, "scores")
-    if scores is None:
-        return spark.createDataFrame([], SCORES_SCHEMA)
+
+def days_to_aggregate(spark: SparkSession, settings: Settings, run_date: dt.date) -> list[str]:
+    """UTC days whose aggregates tonight's run must (re)write: the days landing day D wrote
+    scores under, and the days of the window with scores but no aggregates yet."""
+    scores_path = str(settings.table_path("scores"))
+    touched = partition_values(spark, scores_path, f"dt=*/landing_dt={run_date.isoformat()}")
     first, last = window(run_date, settings.drift_lookback_days)
-    day = F.col("dt").cast("string")
-    return scores.where((day >= first) & (day <= last)).select(
-        "post_id", "user_id", "created_at", "fused_probs", day.alias("dt")
-    )
+    scored = {day for day in partition_values(spark, scores_path, "dt=*") if first <= day <= last}
+    aggregated = set(partition_values(spark, str(settings.table_path(AGGREGATES_TABLE)), "dt=*"))
+    return sorted(set(touched) | (scored - aggregated))
 
 
-def daily_sequences(scores: DataFrame) -> DataFrame:
-    """Per user per UTC day: post count and mean fused distribution (renormalised, rounded).
+def daily_aggregates(scores: DataFrame) -> DataFrame:
+    """Per user per UTC day: post count, mean fused distribution (renormalised, rounded) and,
+    per label, the post with the highest probability of it (ties: the larger post id).
 
-    Same definition as :func:`drift.sequences.build_daily_sequences`, computed in Spark so
-    only one row per user-day leaves the executors.
+    Same means as :func:`drift.sequences.build_daily_sequences`, computed in Spark so only one
+    row per user-day leaves the executors.
     """
     from pyspark.sql import functions as F
 
-    means = [F.avg(F.col("fused_probs")[index].cast("double")).alias(f"mean_{index}") for index in range(NUM_LABELS)]
+    probability = [F.col("fused_probs")[index].cast("double") for index in range(NUM_LABELS)]
+    means = [F.avg(probability[index]).alias(f"mean_{index}") for index in range(NUM_LABELS)]
+    strongest = [
+        F.max(F.struct(probability[index].alias("p"), F.col("post_id").alias("id"))).alias(f"top_{index}")
+        for index in range(NUM_LABELS)
+    ]
     aggregated = (
         scores.where(F.col("fused_probs").isNotNull())
         .withColumn("day", F.date_format("created_at", "yyyy-MM-dd"))
         .groupBy("user_id", "day")
-        .agg(F.count(F.lit(1)).cast("int").alias("post_count"), *means)
+        .agg(F.count(F.lit(1)).cast("int").alias("post_count"), *means, *strongest)
     )
     total = sum((F.col(f"mean_{index}") for index in range(1, NUM_LABELS)), F.col("mean_0"))
     return aggregated.select(
@@ -107,6 +139,51 @@ def daily_sequences(scores: DataFrame) -> DataFrame:
         "day",
         "post_count",
         F.array(*[F.round(F.col(f"mean_{index}") / total, DECIMALS) for index in range(NUM_LABELS)]).alias("probs"),
+        F.array(*[F.col(f"top_{index}.id") for index in range(NUM_LABELS)]).alias("exemplar_post_ids"),
+        F.array(*[F.round(F.col(f"top_{index}.p"), DECIMALS) for index in range(NUM_LABELS)]).alias("exemplar_probs"),
+    )
+
+
+def refresh_aggregates(spark: SparkSession, settings: Settings, run_date: dt.date) -> int:
+    """(Re)write ``daily_user_aggregates`` for :func:`days_to_aggregate`; returns how many days.
+
+    Reads only those days' scores. A day whose scores have no usable row gets an empty
+    partition, so stale aggregates never outlive their scores.
+    """
+    from pyspark.sql import functions as F
+
+    days = days_to_aggregate(spark, settings, run_date)
+    scores = read_table(spark, settings, "scores")
+    if not days or scores is None:
+        return 0
+    day = F.col("dt").cast("string")
+    selected = scores.where(day.isin(days)).select("post_id", "user_id", "created_at", "fused_probs", day.alias("dt"))
+    # a late post's created_at date is its dt, so grouping by day keeps each row in its partition
+    aggregates = daily_aggregates(selected).withColumn("dt", F.col("day"))
+    table_path = str(settings.table_path(AGGREGATES_TABLE))
+    # Each day is published atomically on its own (a day with no usable score gets an empty
+    # partition); the aggregates are computed once for all of them.
+    aggregates = aggregates.cache()
+    try:
+        for day_value in sorted(days):
+            replace_partitions(aggregates.where(F.col("dt") == day_value), table_path, ["dt"], f"dt={day_value}",
+                               empty_partition=f"dt={day_value}")
+    finally:
+        aggregates.unpersist()
+    return len(days)
+
+
+def extract(spark: SparkSession, settings: Settings, run_date: dt.date) -> DataFrame:
+    """The daily aggregates of the look-back window (an empty frame when there are none)."""
+    from pyspark.sql import functions as F
+
+    aggregates = read_table(spark, settings, AGGREGATES_TABLE)
+    if aggregates is None:
+        return spark.createDataFrame([], AGGREGATES_SCHEMA)
+    first, last = window(run_date, settings.drift_lookback_days)
+    day = F.col("dt").cast("string")
+    return aggregates.where((day >= first) & (day <= last)).select(
+        "user_id", "day", "post_count", "probs", "exemplar_post_ids", "exemplar_probs"
     )
 
 
@@ -152,7 +229,7 @@ def _worker_model(payload: dict[str, Any]) -> TemporalLSTM:
     if version not in _WORKER_MODELS:
         import torch
 
-        from models.temporal.training import TemporalConfig, build_temporal_model
+        from models.temporal.inference import TemporalConfig, build_temporal_model
 
         torch.set_num_threads(1)
         _WORKER_MODELS.clear()
@@ -161,15 +238,16 @@ def _worker_model(payload: dict[str, Any]) -> TemporalLSTM:
 
 
 def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.DataFrame:
-    """One user's ``sequences`` rows: dominant label and LSTM surprise per day (null first day)."""
-    from models.temporal.training import step_surprise
+    """One user's ``sequences`` rows: dominant label and LSTM surprise per day (null first day),
+    plus the day's exemplar posts when ``rows`` carry them (for the transitions' evidence)."""
+    from models.temporal.inference import step_surprise
 
     sequence = to_user_sequence(rows)
     if model is None:
         surprise = np.full(len(sequence), np.nan)
     else:
         surprise = np.round(step_surprise(model, sequence.probs, sequence.day_gaps()), DECIMALS)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "user_id": sequence.user_id,
             "day": list(sequence.days),
@@ -179,6 +257,10 @@ def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.Dat
             "surprise": surprise,
         }
     )
+    if sequence.exemplar_post_ids is not None and sequence.exemplar_probs is not None:
+        frame["exemplar_post_ids"] = [list(row) for row in sequence.exemplar_post_ids]
+        frame["exemplar_probs"] = [row.tolist() for row in sequence.exemplar_probs]
+    return frame
 
 
 def user_transition_rows(rows: pd.DataFrame, options: TransitionOptions, version: str) -> pd.DataFrame:
@@ -187,30 +269,45 @@ def user_transition_rows(rows: pd.DataFrame, options: TransitionOptions, version
     surprise = rows.sort_values("day")["surprise"].to_numpy(dtype=np.float64)
     found = detect_transitions(sequence, None if np.all(np.isnan(surprise)) else surprise, options=options)
     found = found.round({"magnitude": DECIMALS, "confidence": DECIMALS})
+    for column in ("mean_before", "mean_after"):
+        # an object Series even when empty: Arrow cannot turn an empty float column into arrays
+        found[column] = pd.Series([np.round(values, DECIMALS).tolist() for values in found[column]], index=found.index, dtype=object)
     found.insert(0, "user_id", sequence.user_id)
-    found["model_version"] = version
+    found.insert(found.columns.get_loc("detector") + 1, "model_version", version)
     return found.astype({"posts_before": "int32", "posts_after": "int32"})
 
 
 def transform(
-    scores: DataFrame, *, run_date: dt.date, options: DriftOptions = DriftOptions()
+    daily: DataFrame,
+    *,
+    run_date: dt.date,
+    options: DriftOptions = DriftOptions(),
+    previous: pd.DataFrame | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """Build the ``sequences`` and ``transitions`` rows of one as-of date.
 
+    Args:
+        daily: the window's daily user aggregates (:data:`AGGREGATES_SCHEMA`).
+        run_date: the as-of date D.
+        options: model and detection options.
+        previous: last night's transitions (``user_id``, ``changed_at``, ``to_label``,
+            ``transition_id``, ``first_flagged_dt``), or None when there is no such snapshot.
+
     Returns:
-        ``(sequences, transitions)`` with the table columns, ``dt`` = ``run_date``. The
-        sequences frame is persisted (transitions are computed from it); unpersist it after
-        writing.
+        ``(sequences, transitions)`` with the table columns, ``dt`` = ``run_date``; sequences
+        also carry the exemplar columns (:data:`SEQUENCE_TABLE_COLUMNS` selects the table's).
+        The sequences frame is persisted (transitions are computed from it); unpersist it
+        after writing.
     """
     from pyspark.sql import functions as F
 
-    spark = scores.sparkSession
-    daily = daily_sequences(scores).persist()
-    model = fit_cohort_model(daily, options)
+    spark = daily.sparkSession
+    daily = daily.persist()
+    model = fit_cohort_model(daily.select("user_id", "day", "post_count", "probs"), options)
     payload: dict[str, Any] | None = None
     version = NO_MODEL
     if model is not None:
-        from models.temporal.training import TemporalConfig, model_state, model_version
+        from models.temporal.inference import TemporalConfig, model_state, model_version
 
         version = model_version(model)
         payload = {"version": version, "config": dataclasses.asdict(TemporalConfig.of(model)), "state": model_state(model)}
@@ -220,16 +317,34 @@ def transform(
         value = broadcast.value
         return user_sequence_rows(rows, None if value is None else _worker_model(value))
 
-    sequences = daily.groupBy("user_id").applyInPandas(sequences_of_user, SEQUENCES_SCHEMA).persist()
-    daily.unpersist()
+    working = daily.groupBy("user_id").applyInPandas(sequences_of_user, f"{SEQUENCES_SCHEMA}, {EXEMPLAR_COLUMNS}").persist()
     transition_options = options.transitions
 
     def transitions_of_user(rows: pd.DataFrame) -> pd.DataFrame:
         return user_transition_rows(rows, transition_options, version)
 
-    transitions = sequences.groupBy("user_id").applyInPandas(transitions_of_user, TRANSITIONS_SCHEMA)
+    unlinked_schema = TRANSITIONS_SCHEMA.rsplit(", transition_id", 1)[0]
+    # few rows (flagged changes, not users or days): linking them on the driver is cheap
+    found = working.groupBy("user_id").applyInPandas(transitions_of_user, unlinked_schema).toPandas()
+    daily.unpersist()  # ``working`` is cached now
+    found = found.sort_values(["user_id", "changed_at"], ignore_index=True)
+    linked = link_transitions(found, previous, run_date.isoformat())
+    transitions = spark.createDataFrame(linked, TRANSITIONS_SCHEMA) if len(linked) else spark.createDataFrame([], TRANSITIONS_SCHEMA)
     stamp = F.lit(run_date.isoformat())
-    return sequences.withColumn("dt", stamp), transitions.withColumn("dt", stamp)
+    return working.withColumn("dt", stamp), transitions.withColumn("dt", stamp)
+
+
+def previous_snapshot(spark: SparkSession, settings: Settings, run_date: dt.date) -> pd.DataFrame | None:
+    """Last night's transitions with their ids, or None (no snapshot, or one written before
+    transitions had ids)."""
+    yesterday = (run_date - dt.timedelta(days=1)).isoformat()
+    table_path = str(settings.table_path("transitions"))
+    if yesterday not in partition_values(spark, table_path, f"dt={yesterday}"):
+        return None
+    frame = spark.read.parquet(f"{uri(table_path)}/dt={yesterday}")
+    if "transition_id" not in frame.columns:
+        return None
+    return frame.select("user_id", "changed_at", "to_label", "transition_id", "first_flagged_dt").toPandas()
 
 
 def load(frame: DataFrame, table_path: str, run_date: dt.date) -> int:
@@ -256,20 +371,25 @@ def run(
         options: model and detection options; defaults with ``settings.device`` resolved.
 
     Returns:
-        ``{"users": ..., "sequence_rows": ..., "transitions": ...}``.
+        ``{"users": ..., "sequence_rows": ..., "transitions": ..., "aggregated_days": ...}``
+        (the last: how many days of ``daily_user_aggregates`` this run (re)wrote).
     """
     if options is None:
         from models.devices import resolve_device
 
         options = DriftOptions(device=str(resolve_device(settings.device)))
-    sequences, transitions = transform(extract(spark, settings, run_date), run_date=run_date, options=options)
+    aggregated_days = refresh_aggregates(spark, settings, run_date)
+    sequences, transitions = transform(
+        extract(spark, settings, run_date), run_date=run_date, options=options,
+        previous=previous_snapshot(spark, settings, run_date),
+    )
     try:
-        sequence_rows = load(sequences, str(settings.table_path("sequences")), run_date)
+        sequence_rows = load(sequences.select(*SEQUENCE_TABLE_COLUMNS), str(settings.table_path("sequences")), run_date)
         transition_rows = load(transitions, str(settings.table_path("transitions")), run_date)
         users = sequences.select("user_id").distinct().count()
     finally:
         sequences.unpersist()
-    return {"users": users, "sequence_rows": sequence_rows, "transitions": transition_rows}
+    return {"users": users, "sequence_rows": sequence_rows, "transitions": transition_rows, "aggregated_days": aggregated_days}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,25 +35,44 @@ class TemporalConfig:
         return cls(model.num_labels, model.hidden_dim, model.num_layers, model.extra_features, model.mean_floor)
 
 
-def sequence_inputs(sequence: np.ndarray, day_gaps: np.ndarray | None = None) -> np.ndarray:
-    """Network inputs for one user: each day's distribution, the mean of the days so far and
-    log(gap to the next day).
+def sequence_inputs(
+    sequence: np.ndarray,
+    day_gaps: np.ndarray | None = None,
+    post_counts: np.ndarray | None = None,
+    extra_features: int = 1,
+) -> np.ndarray:
+    """Network inputs for one user: each day's distribution, the post-weighted mean of the
+    days so far, log(gap to the next day) and, with ``extra_features=2``, log(1 + posts that
+    day).
+
+    A day of one post is a noisy reading of a user's mood and a day of ten a good one: the
+    history mean weights days by their posts (the network's prediction starts from it), and the
+    post count tells the network how far to trust the latest day.
 
     Args:
         sequence: (T, num_labels) daily distributions.
         day_gaps: (T,) days since the previous day with posts (``UserSequence.day_gaps``);
             None means consecutive days.
+        post_counts: (T,) posts per day; None weighs every day alike.
+        extra_features: 1 (gap) or 2 (gap and post count), as the model was built.
 
     Returns:
-        (T - 1, 2 * num_labels + 1) inputs; row t predicts day t + 1.
+        (T - 1, 2 * num_labels + extra_features) inputs; row t predicts day t + 1.
     """
     length = sequence.shape[0]
     gaps = np.ones(length) if day_gaps is None else np.asarray(day_gaps, dtype=np.float64)
-    if gaps.shape != (length,):
-        raise ValueError(f"day_gaps must have shape ({length},), got {gaps.shape}")
+    counts = np.ones(length) if post_counts is None else np.maximum(np.asarray(post_counts, dtype=np.float64), 1.0)
+    if gaps.shape != (length,) or counts.shape != (length,):
+        raise ValueError(f"day_gaps and post_counts must have shape ({length},), got {gaps.shape} and {counts.shape}")
+    if extra_features not in (1, 2):
+        raise ValueError(f"extra_features must be 1 or 2, got {extra_features}")
     next_gap = np.log(np.maximum(gaps[1:], 1.0))[:, None]
-    history_mean = np.cumsum(sequence, axis=0)[:-1] / np.arange(1, length)[:, None]
-    return np.concatenate([sequence[:-1], history_mean, next_gap], axis=1).astype(np.float32)
+    weights = np.cumsum(counts)[:-1, None]
+    history_mean = np.cumsum(sequence * counts[:, None], axis=0)[:-1] / weights
+    parts = [sequence[:-1], history_mean, next_gap]
+    if extra_features == 2:
+        parts.append(np.log1p(counts[:-1])[:, None])
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def normalised(sequence: np.ndarray) -> np.ndarray:
@@ -66,20 +85,26 @@ def normalised(sequence: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict_next(model: TemporalLSTM, sequence: np.ndarray, day_gaps: np.ndarray | None = None) -> np.ndarray:
+def predict_next(
+    model: TemporalLSTM, sequence: np.ndarray, day_gaps: np.ndarray | None = None, post_counts: np.ndarray | None = None
+) -> np.ndarray:
     """Predicted distributions of days 1..T-1 of one user, (T - 1, num_labels)."""
     parameter = next(model.parameters())
-    inputs = torch.from_numpy(sequence_inputs(normalised(sequence), day_gaps)).to(parameter.device)
+    features = sequence_inputs(normalised(sequence), day_gaps, post_counts, model.extra_features)
+    inputs = torch.from_numpy(features).to(parameter.device)
     return torch.softmax(model(inputs[None]), dim=-1)[0].cpu().double().numpy()
 
 
-def step_surprise(model: TemporalLSTM, sequence: np.ndarray, day_gaps: np.ndarray | None = None) -> np.ndarray:
+def step_surprise(
+    model: TemporalLSTM, sequence: np.ndarray, day_gaps: np.ndarray | None = None, post_counts: np.ndarray | None = None
+) -> np.ndarray:
     """How unexpected each day was: KL(observed || predicted) in nats, NaN for the first day.
 
     Args:
         model: a fitted :class:`TemporalLSTM`.
         sequence: (T, num_labels) daily distributions of one user.
         day_gaps: optional (T,) gaps in days.
+        post_counts: optional (T,) posts per day.
 
     Returns:
         (T,) float64; entry 0 is NaN (nothing precedes it). KL rather than cross-entropy, so a
@@ -89,7 +114,7 @@ def step_surprise(model: TemporalLSTM, sequence: np.ndarray, day_gaps: np.ndarra
     surprise = np.full(len(observed), np.nan)
     if len(observed) < 2:
         return surprise
-    predicted = np.maximum(predict_next(model, observed, day_gaps), PROBABILITY_FLOOR)
+    predicted = np.maximum(predict_next(model, observed, day_gaps, post_counts), PROBABILITY_FLOOR)
     target = observed[1:]
     safe_target = np.maximum(target, PROBABILITY_FLOOR)
     surprise[1:] = np.sum(np.where(target > 0, target * np.log(safe_target / predicted), 0.0), axis=1)

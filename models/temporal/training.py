@@ -16,17 +16,21 @@ from models.temporal.network import TemporalLSTM
 
 
 def _pad_batch(
-    sequences: Sequence[np.ndarray], gaps: Sequence[np.ndarray | None], device: str
+    sequences: Sequence[np.ndarray],
+    gaps: Sequence[np.ndarray | None],
+    counts: Sequence[np.ndarray | None],
+    extra_features: int,
+    device: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Stack users into (inputs (B, L, F), targets (B, L, C), mask (B, L)), padded at the end."""
     steps = max(len(sequence) - 1 for sequence in sequences)
     labels = sequences[0].shape[1]
-    inputs = np.zeros((len(sequences), steps, 2 * labels + 1), dtype=np.float32)
+    inputs = np.zeros((len(sequences), steps, 2 * labels + extra_features), dtype=np.float32)
     targets = np.zeros((len(sequences), steps, labels), dtype=np.float32)
     mask = np.zeros((len(sequences), steps), dtype=np.float32)
-    for row, (sequence, day_gaps) in enumerate(zip(sequences, gaps)):
+    for row, (sequence, day_gaps, post_counts) in enumerate(zip(sequences, gaps, counts)):
         length = len(sequence) - 1
-        inputs[row, :length] = sequence_inputs(sequence, day_gaps)
+        inputs[row, :length] = sequence_inputs(sequence, day_gaps, post_counts, extra_features)
         targets[row, :length] = sequence[1:]
         mask[row, :length] = 1.0
     return torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device), torch.from_numpy(mask).to(device)
@@ -46,6 +50,7 @@ def fit_temporal_model(
     sequences: list[np.ndarray],
     *,
     day_gaps: list[np.ndarray] | None = None,
+    post_counts: list[np.ndarray] | None = None,
     hidden_dim: int = 16,
     epochs: int = 40,
     learning_rate: float = 0.02,
@@ -67,6 +72,8 @@ def fit_temporal_model(
         sequences: one (T_i, num_labels) array of daily distributions per user; users with
             fewer than 2 days teach nothing and are skipped.
         day_gaps: optional per-user (T_i,) gaps in days (see :func:`sequence_inputs`).
+        post_counts: optional per-user (T_i,) posts per day: the model then weighs its history
+            mean by posts and reads each day's count (``extra_features=2``).
         hidden_dim: LSTM hidden size.
         epochs: passes over the (capped) cohort.
         learning_rate: Adam step size.
@@ -89,12 +96,19 @@ def fit_temporal_model(
             raise ValueError(f"{name} must be >= 1, got {value}")
     if max_length < 2:
         raise ValueError(f"max_length must be >= 2, got {max_length}")
-    if day_gaps is not None and len(day_gaps) != len(sequences):
-        raise ValueError(f"day_gaps has {len(day_gaps)} entries for {len(sequences)} sequences")
+    for name, values in (("day_gaps", day_gaps), ("post_counts", post_counts)):
+        if values is not None and len(values) != len(sequences):
+            raise ValueError(f"{name} has {len(values)} entries for {len(sequences)} sequences")
     gaps_list: list[np.ndarray | None] = list(day_gaps) if day_gaps is not None else [None] * len(sequences)
+    counts_list: list[np.ndarray | None] = list(post_counts) if post_counts is not None else [None] * len(sequences)
+    extra_features = 1 if post_counts is None else 2
+
+    def recent(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else np.asarray(values)[-max_length:]
+
     usable = [
-        (normalised(sequence)[-max_length:], None if gaps is None else np.asarray(gaps)[-max_length:])
-        for sequence, gaps in zip(sequences, gaps_list)
+        (normalised(sequence)[-max_length:], recent(gaps), recent(counts))
+        for sequence, gaps, counts in zip(sequences, gaps_list, counts_list)
         if len(sequence) >= 2
     ]
     if not usable:
@@ -109,15 +123,15 @@ def fit_temporal_model(
     try:
         torch.manual_seed(seed)
         labels = usable[0][0].shape[1]
-        model = TemporalLSTM(num_labels=labels, hidden_dim=hidden_dim, extra_features=1).to(device)
+        model = TemporalLSTM(num_labels=labels, hidden_dim=hidden_dim, extra_features=extra_features).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
         # Padding is built once: sort by length so each batch pads little.
         order = sorted(range(len(usable)), key=lambda index: len(usable[index][0]))
-        batches = [
-            _pad_batch([usable[i][0] for i in order[start:start + batch_size]],
-                       [usable[i][1] for i in order[start:start + batch_size]], device)
-            for start in range(0, len(order), batch_size)
-        ]
+        batches = []
+        for start in range(0, len(order), batch_size):
+            chosen_rows = [usable[i] for i in order[start:start + batch_size]]
+            batches.append(_pad_batch([row[0] for row in chosen_rows], [row[1] for row in chosen_rows],
+                                      [row[2] for row in chosen_rows], extra_features, device))
         model.train()
         for _ in range(epochs):
             for batch_index in rng.permutation(len(batches)):

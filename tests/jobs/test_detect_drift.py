@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -78,7 +79,8 @@ def test_window_bounds() -> None:
 def test_run_writes_sequences_and_transitions(spark, lake_settings) -> None:
     counts = run(spark, lake_settings, RUN_DATE)
     # changer 20 days, steady 18 days (two skipped), once 1 day; the December post is outside.
-    assert counts == {"users": 3, "sequence_rows": 39, "transitions": 1}
+    # First run on this lake: every scored day of the window gets its aggregates.
+    assert counts == {"users": 3, "sequence_rows": 39, "transitions": 1, "aggregated_days": 20}
 
     sequences = read(spark, lake_settings, "sequences")
     assert set(sequences["dt"].astype(str)) == {"2026-01-20"}
@@ -104,6 +106,15 @@ def test_run_writes_sequences_and_transitions(spark, lake_settings) -> None:
     assert 0.5 < record.magnitude <= 1.0 and 0.95 <= record.confidence <= 1.0
     assert record.detector == "pelt_long_run_mbic" and record.model_version.startswith("temporal-lstm")
     assert str(record["dt"]) == "2026-01-20"
+    assert list(record.mean_before) == pytest.approx([(2 * a + b) / 3 for a, b in zip(JOY, JOY_ALT)], abs=0.01)
+    assert int(np.argmax(record.mean_after)) == 4  # sadness
+    scores = hand_built_scores().set_index("post_id")
+    for side, label, before in (("evidence_before", 3, True), ("evidence_after", 4, False)):
+        posts = scores.loc[list(record[side])]
+        assert len(posts) == 3 and (posts.user_id == "changer").all()
+        assert ((posts.dt < "2026-01-11") == before).all()
+        assert all(probs[label] == 0.8 for probs in posts.fused_probs)  # the clearest posts of each side
+    assert len(record.transition_id) == 16 and record.first_flagged_dt == "2026-01-20"
 
 
 def test_rerun_is_identical_and_empty_window_writes_zero(spark, lake_settings) -> None:
@@ -117,8 +128,43 @@ def test_rerun_is_identical_and_empty_window_writes_zero(spark, lake_settings) -
 
     # Ten years later nothing is in the window: zero counts, and the partition is empty.
     later = dt.date(2036, 1, 1)
-    assert run(spark, lake_settings, later) == {"users": 0, "sequence_rows": 0, "transitions": 0}
+    assert run(spark, lake_settings, later) == {"users": 0, "sequence_rows": 0, "transitions": 0, "aggregated_days": 0}
     assert (lake_settings.table_path("sequences") / "dt=2036-01-01").is_dir()
     reread = spark.read.parquet(str(lake_settings.table_path("sequences")))
     assert reread.where("dt = '2036-01-01'").count() == 0
     assert reread.where("dt = '2026-01-20'").count() == 39
+
+
+def test_nightly_runs_are_incremental_and_keep_a_changes_id(spark, lake_settings) -> None:
+    night1, night2 = RUN_DATE - dt.timedelta(days=1), RUN_DATE
+    assert run(spark, lake_settings, night1)["aggregated_days"] == 19  # 2026-01-01..19 in the window
+    aggregates = spark.read.parquet(str(lake_settings.table_path("daily_user_aggregates")))
+    assert aggregates.where("dt = '2026-01-02' and user_id = 'changer'").first().post_count == 1
+
+    # Night 2's landing day brings 400 posts of one user-day and a late post for yesterday:
+    # only those two days are aggregated again, and each is one row per user and day.
+    busy = [("busy", dt.datetime(2026, 1, 20, 10) + dt.timedelta(seconds=index), JOY, "2026-01-20") for index in range(400)]
+    late = [("steady", dt.datetime(2026, 1, 19, 23), NEUTRAL, "2026-01-19")]
+    extra = pd.DataFrame(
+        {
+            "post_id": [f"extra-{index}" for index in range(len(busy) + 1)],
+            "user_id": [row[0] for row in busy + late],
+            "created_at": [pd.Timestamp(row[1], tz="UTC") for row in busy + late],
+            "fused_probs": [row[2] for row in busy + late],
+            "dt": [row[3] for row in busy + late],
+            "landing_dt": "2026-01-20",
+        }
+    )
+    spark.createDataFrame(
+        extra, "post_id string, user_id string, created_at timestamp, fused_probs array<float>, dt string, landing_dt string"
+    ).write.mode("append").partitionBy("dt", "landing_dt").parquet(str(lake_settings.table_path("scores")))
+    assert run(spark, lake_settings, night2)["aggregated_days"] == 2
+    aggregates = spark.read.parquet(str(lake_settings.table_path("daily_user_aggregates"))).toPandas()
+    assert aggregates.groupby(["user_id", "day"]).size().max() == 1
+    assert aggregates.set_index(["user_id", "day"]).loc[("busy", "2026-01-20"), "post_count"] == 400
+    assert aggregates.set_index(["user_id", "day"]).loc[("steady", "2026-01-19"), "post_count"] == 2
+
+    transitions = read(spark, lake_settings, "transitions")
+    changer = transitions[transitions.user_id == "changer"]
+    assert len(changer) == 2 and changer.transition_id.nunique() == 1  # one change, one id, two snapshots
+    assert set(changer.first_flagged_dt) == {night1.isoformat()}
