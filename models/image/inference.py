@@ -51,6 +51,13 @@ class ImageModelConfig:
     # network's at scoring time. Features always come from this (the primary) network, so
     # ``image_features`` keep one meaning and one size whatever the ensemble.
     members: tuple[str, ...] = ()
+    # How photos are read before the network sees faces (``FaceDetector`` arguments, and the
+    # short side JPEGs are decoded at; see ``models.image.decode.decode_image``). Empty / None:
+    # the detector's defaults on a full-size decode, as the first checkpoints were scored.
+    detector: dict = dataclasses.field(default_factory=dict)
+    decode_short_side: int | None = None
+    # Histogram-equalise detected crops (the first checkpoints' scoring); FER's own faces are not.
+    equalize_crops: bool = True
 
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "labels": list(self.labels), "members": list(self.members)}
@@ -177,7 +184,7 @@ class ImageScorer:
         self.version = version
         self.device = device
         self.members = list(members)
-        self.detector = FaceDetector()
+        self.detector = FaceDetector(**config.detector)
 
     @classmethod
     def load(cls, model_dir: Path, device: str = "auto") -> ImageScorer:
@@ -250,7 +257,7 @@ class ImageScorer:
         face_crops: list[np.ndarray] = []
         owners: list[int] = []
         for position, data in enumerate(images):
-            decoded = decode_image(data)
+            decoded = decode_image(data, min_short_side=self.config.decode_short_side)
             row = {"image_probs": None, "image_status": decoded.status, "face_count": 0, "face_boxes": [], "image_features": None}
             rows.append(row)
             if decoded.gray is None:
@@ -260,12 +267,13 @@ class ImageScorer:
             except Exception as error:  # noqa: BLE001 — one odd image must not fail the batch
                 row["image_status"] = f"detect_error:{type(error).__name__}"
                 continue
-            row["face_boxes"] = [list(map(int, box)) for box in boxes]
+            # boxes in the file's pixels, whatever size the decoder produced
+            row["face_boxes"] = [[int(round(value / decoded.scale)) for value in box] for box in boxes]
             row["face_count"] = len(boxes)
             if not boxes:
                 row["image_status"] = "no_face"
                 continue
-            face_crops.append(crop_faces(decoded.gray, boxes, FACE_SIZE))
+            face_crops.append(crop_faces(decoded.gray, boxes, FACE_SIZE, equalize=self.config.equalize_crops))
             owners.append(position)
         if not face_crops:
             return rows
