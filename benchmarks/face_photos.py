@@ -166,6 +166,32 @@ def run_spark(paths: list[str], model_dir: Path, cores: int, repeats: int) -> tu
     return statistics.median(durations), statistics.median(cpu_durations), scores, memory.peak_bytes
 
 
+def lever_variants(scorer) -> list[tuple[str, object]]:
+    """The shipped scorer, then one change at a time (each on top of the previous ones)."""
+    from models.image.faces import FaceDetector
+
+    def variant(previous, *, members=None, **changes):
+        config = dataclasses.replace(previous.config, **changes)
+        changed = type(previous)(previous.network, config, previous.version, previous.device,
+                                 previous.members if members is None else members)
+        changed.detector = FaceDetector(**config.detector)
+        return changed
+
+    steps = [("as loaded", scorer)]
+    steps.append(("+ JPEG draft decode, short side >= 400", variant(steps[-1][1], decode_short_side=400)))
+    steps.append(("+ detect on a copy with short side 240", variant(steps[-1][1], detector={"work_short_side": 240})))
+    steps.append(("+ no crop equalisation", variant(steps[-1][1], equalize_crops=False)))
+    steps.append(("+ 3 networks x 2 views (no shifts)", variant(
+        steps[-1][1], test_time_shift=0,
+        members=[(network, dataclasses.replace(config, test_time_shift=0)) for network, config in steps[-1][1].members],
+    )))
+    steps.append(("+ one network x 2 views", variant(steps[-1][1], members=[])))
+    steps.append(("+ detector scale 1.05, 3 neighbours, alt2 confirms", variant(steps[-1][1], detector={
+        "work_short_side": 240, "scale_factor": 1.05, "min_neighbors": 3,
+        "confirm_cascade": "haarcascade_frontalface_alt2.xml"})))
+    return steps
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -184,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-cli", action="store_true")
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--skip-aligned", action="store_true", help="skip the aligned-crop accuracy on the validation split")
+    parser.add_argument("--levers", action="store_true",
+                        help="in-process only: the loaded model, then one speed/accuracy change at a time")
+    parser.add_argument("--profile", type=Path, default=None, help="write a pyinstrument HTML profile of the in-process run")
     args = parser.parse_args(argv)
     if not args.data.exists():
         print(f"face_photos: no FER2013 data at {args.data}", file=sys.stderr)
@@ -215,12 +244,27 @@ def main(argv: list[str] | None = None) -> int:
               f"({len(faces) / (time.perf_counter() - started):.0f} faces/s)", flush=True)
 
     contents = [photo.data for photo in photos.photos]
-    scorer.score_bytes(contents[:32])  # warm-up
-    with PeakMemory() as memory:
-        started, cpu_started = time.perf_counter(), time.process_time()
-        scores = scorer.score_bytes(contents)
-        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-    print_metrics("in", args.photos / seconds, args.photos / cpu_seconds, photo_metrics(photos, scores), memory.peak_bytes)
+    for name, variant in lever_variants(scorer) if args.levers else [("in", scorer)]:
+        variant.score_bytes(contents[:32])  # warm-up
+        profiler = None
+        if args.profile is not None:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.005)
+            profiler.start()
+        with PeakMemory() as memory:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            scores = variant.score_bytes(contents)
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+        if profiler is not None:
+            profiler.stop()
+            path = args.profile.with_name(f"{args.profile.stem}-{len(name)}{args.profile.suffix}") if args.levers else args.profile
+            path.write_text(profiler.output_html(), encoding="utf-8")
+            print(profiler.output_text(unicode=False, color=False, show_all=False)[:3000])
+        print_metrics(name if not args.levers else "in", args.photos / seconds, args.photos / cpu_seconds,
+                      photo_metrics(photos, scores), memory.peak_bytes, f" [{name}]" if args.levers else "")
+    if args.levers:
+        return 0
 
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)

@@ -98,7 +98,8 @@ def load_image_network(model_dir: Path, device: str = "auto") -> tuple[FaceEmoti
     Returns:
         (network in eval mode on the chosen device, its config, version string
         ``image-cnn-v1+<first 8 hex of the weights' sha256>``, suffixed ``-shift<k>`` when the
-        config asks for test-time shifts: same weights, different scores, different version).
+        config asks for test-time shifts and ``-read<6 hex>`` when it reads photos other than
+        the first checkpoints did: same weights, different scores, different version).
     """
     network, config, digest = _load_checkpoint(Path(model_dir), device)
     return network, config, _version([digest], [config])
@@ -159,10 +160,18 @@ def _version(digests: list[str], configs: list[ImageModelConfig]) -> str:
     ``-shift<k>`` (k values joined by ``/``) names the test-time shifts when any is used."""
     shifts = sorted({config.test_time_shift for config in configs})
     shift_suffix = "-shift" + "/".join(map(str, shifts)) if shifts != [0] else ""
+    # How photos are read (decode size, detector, equalisation) changes the scores as much as
+    # the weights do; checkpoints that keep the first reading keep their old versions.
+    reading = {"detector": configs[0].detector, "decode_short_side": configs[0].decode_short_side,
+               "equalize_crops": configs[0].equalize_crops}
+    default_reading = {"detector": {}, "decode_short_side": None, "equalize_crops": True}
+    reading_suffix = "" if reading == default_reading else (
+        "-read" + hashlib.sha256(json.dumps(reading, sort_keys=True).encode()).hexdigest()[:6]
+    )
     if len(digests) == 1:
-        return f"{MODEL_NAME}+{digests[0][:8]}{shift_suffix}"
+        return f"{MODEL_NAME}+{digests[0][:8]}{shift_suffix}{reading_suffix}"
     combined = hashlib.sha256("|".join(digests).encode()).hexdigest()[:8]
-    return f"{MODEL_NAME}+{combined}{shift_suffix}-x{len(digests)}"
+    return f"{MODEL_NAME}+{combined}{shift_suffix}-x{len(digests)}{reading_suffix}"
 
 
 class ImageScorer:
@@ -223,6 +232,9 @@ class ImageScorer:
                 pixel_std=config.pixel_std,
                 device=self.device,
                 test_time_shift=config.test_time_shift,
+                # a GPU wants every crop of the chunk in few large passes; a CPU core gains
+                # nothing past a few hundred and only spends memory
+                batch_size=4096 if self.device.type == "cuda" else 256,
             )
             all_probabilities.append(probabilities)
             features = network_features if features is None else features
