@@ -51,6 +51,13 @@ class ImageModelConfig:
     # network's at scoring time. Features always come from this (the primary) network, so
     # ``image_features`` keep one meaning and one size whatever the ensemble.
     members: tuple[str, ...] = ()
+    # How photos are read before the network sees faces (``FaceDetector`` arguments, and the
+    # short side JPEGs are decoded at; see ``models.image.decode.decode_image``). Empty / None:
+    # the detector's defaults on a full-size decode, as the first checkpoints were scored.
+    detector: dict = dataclasses.field(default_factory=dict)
+    decode_short_side: int | None = None
+    # Histogram-equalise detected crops (the first checkpoints' scoring); FER's own faces are not.
+    equalize_crops: bool = True
 
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "labels": list(self.labels), "members": list(self.members)}
@@ -91,7 +98,8 @@ def load_image_network(model_dir: Path, device: str = "auto") -> tuple[FaceEmoti
     Returns:
         (network in eval mode on the chosen device, its config, version string
         ``image-cnn-v1+<first 8 hex of the weights' sha256>``, suffixed ``-shift<k>`` when the
-        config asks for test-time shifts: same weights, different scores, different version).
+        config asks for test-time shifts and ``-read<6 hex>`` when it reads photos other than
+        the first checkpoints did: same weights, different scores, different version).
     """
     network, config, digest = _load_checkpoint(Path(model_dir), device)
     return network, config, _version([digest], [config])
@@ -152,10 +160,18 @@ def _version(digests: list[str], configs: list[ImageModelConfig]) -> str:
     ``-shift<k>`` (k values joined by ``/``) names the test-time shifts when any is used."""
     shifts = sorted({config.test_time_shift for config in configs})
     shift_suffix = "-shift" + "/".join(map(str, shifts)) if shifts != [0] else ""
+    # How photos are read (decode size, detector, equalisation) changes the scores as much as
+    # the weights do; checkpoints that keep the first reading keep their old versions.
+    reading = {"detector": configs[0].detector, "decode_short_side": configs[0].decode_short_side,
+               "equalize_crops": configs[0].equalize_crops}
+    default_reading = {"detector": {}, "decode_short_side": None, "equalize_crops": True}
+    reading_suffix = "" if reading == default_reading else (
+        "-read" + hashlib.sha256(json.dumps(reading, sort_keys=True).encode()).hexdigest()[:6]
+    )
     if len(digests) == 1:
-        return f"{MODEL_NAME}+{digests[0][:8]}{shift_suffix}"
+        return f"{MODEL_NAME}+{digests[0][:8]}{shift_suffix}{reading_suffix}"
     combined = hashlib.sha256("|".join(digests).encode()).hexdigest()[:8]
-    return f"{MODEL_NAME}+{combined}{shift_suffix}-x{len(digests)}"
+    return f"{MODEL_NAME}+{combined}{shift_suffix}-x{len(digests)}{reading_suffix}"
 
 
 class ImageScorer:
@@ -177,7 +193,7 @@ class ImageScorer:
         self.version = version
         self.device = device
         self.members = list(members)
-        self.detector = FaceDetector()
+        self.detector = FaceDetector(**config.detector)
 
     @classmethod
     def load(cls, model_dir: Path, device: str = "auto") -> ImageScorer:
@@ -216,6 +232,9 @@ class ImageScorer:
                 pixel_std=config.pixel_std,
                 device=self.device,
                 test_time_shift=config.test_time_shift,
+                # a GPU wants every crop of the chunk in few large passes; a CPU core gains
+                # nothing past a few hundred and only spends memory
+                batch_size=4096 if self.device.type == "cuda" else 256,
             )
             all_probabilities.append(probabilities)
             features = network_features if features is None else features
@@ -250,7 +269,7 @@ class ImageScorer:
         face_crops: list[np.ndarray] = []
         owners: list[int] = []
         for position, data in enumerate(images):
-            decoded = decode_image(data)
+            decoded = decode_image(data, min_short_side=self.config.decode_short_side)
             row = {"image_probs": None, "image_status": decoded.status, "face_count": 0, "face_boxes": [], "image_features": None}
             rows.append(row)
             if decoded.gray is None:
@@ -260,12 +279,13 @@ class ImageScorer:
             except Exception as error:  # noqa: BLE001 — one odd image must not fail the batch
                 row["image_status"] = f"detect_error:{type(error).__name__}"
                 continue
-            row["face_boxes"] = [list(map(int, box)) for box in boxes]
+            # boxes in the file's pixels, whatever size the decoder produced
+            row["face_boxes"] = [[int(round(value / decoded.scale)) for value in box] for box in boxes]
             row["face_count"] = len(boxes)
             if not boxes:
                 row["image_status"] = "no_face"
                 continue
-            face_crops.append(crop_faces(decoded.gray, boxes, FACE_SIZE))
+            face_crops.append(crop_faces(decoded.gray, boxes, FACE_SIZE, equalize=self.config.equalize_crops))
             owners.append(position)
         if not face_crops:
             return rows

@@ -78,6 +78,10 @@ class TrainingConfig:
     dropout: float = 0.3
     max_rotation_degrees: float = 12.0
     max_scale_change: float = 0.1
+    # Largest random shift of the face, as a share of its side, in each direction: detector
+    # boxes sit off the face's centre by about 6 % of its side (one standard deviation,
+    # Haar on pasted faces), so fine-tuning for photos shifts training faces as much.
+    max_shift: float = 0.0
     # Share of training faces that get one random rectangle (2-25% of the crop) replaced by
     # noise: it forces the net to read the whole face, not just the mouth or the eyes.
     random_erasing: float = 0.0
@@ -100,6 +104,8 @@ class TrainingConfig:
             raise ValueError(f"patience must be >= 1, got {self.patience}")
         if not 0.0 <= self.distillation_weight <= 1.0:
             raise ValueError(f"distillation_weight must be in [0, 1], got {self.distillation_weight}")
+        if not 0.0 <= self.max_shift <= 0.25:
+            raise ValueError(f"max_shift must be in [0, 0.25], got {self.max_shift}")
         if not 0.0 <= self.random_erasing <= 1.0:
             raise ValueError(f"random_erasing must be in [0, 1], got {self.random_erasing}")
         if self.optimizer not in OPTIMIZERS:
@@ -220,6 +226,8 @@ def augment_batch(faces: np.ndarray, crop_size: int, config: TrainingConfig, gen
     theta[:, 0, 1] = -sines
     theta[:, 1, 0] = sines * flips
     theta[:, 1, 1] = cosines
+    # affine_grid spans [-1, 1] over the face, so a shift of a share f of the side is 2f
+    theta[:, :, 2] = 2 * generator.uniform(-config.max_shift, config.max_shift, (count, 2)) if config.max_shift else 0.0
     grid = nn.functional.affine_grid(torch.from_numpy(theta), list(images.shape), align_corners=False)
     images = nn.functional.grid_sample(images, grid, padding_mode="border", align_corners=False)
     tops = generator.integers(0, height - crop_size + 1, count)
@@ -321,6 +329,7 @@ def train_face_classifier(
     on_improvement: Callable[[TrainingResult, dict[str, float]], None] | None = None,
     progress: bool = True,
     teacher_probabilities: np.ndarray | None = None,
+    initial_state: dict[str, torch.Tensor] | None = None,
 ) -> TrainingResult:
     """Train :class:`FaceEmotionCNN` (AdamW or SGD, one-cycle LR), keep the best epoch by val accuracy.
 
@@ -338,6 +347,8 @@ def train_face_classifier(
         teacher_probabilities: (N, len(LABELS)) predictions of teacher networks for ``images``,
             mixed into the targets with ``config.distillation_weight``. The teachers must not
             have trained on this run's validation faces, or validation accuracy is inflated.
+        initial_state: weights to start from (fine-tuning), e.g. a checkpoint trained on the
+            same split; None starts from random weights.
 
     Returns:
         The :class:`TrainingResult` holding the best network (on CPU, eval mode).
@@ -360,7 +371,10 @@ def train_face_classifier(
     pixel_mean = float(train_images.mean() / 255.0)
     pixel_std = float(train_images.std() / 255.0)
 
-    network = FaceEmotionCNN(**config.network_arguments()).to(torch_device).to(memory_format=torch.channels_last)
+    network = FaceEmotionCNN(**config.network_arguments())
+    if initial_state is not None:
+        network.load_state_dict(initial_state)
+    network = network.to(torch_device).to(memory_format=torch.channels_last)
     weights = torch.from_numpy(class_weights(train_labels, len(LABELS), config.class_weight_power)).to(torch_device)
     loss_function = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
     optimizer = build_optimizer(network, config)

@@ -136,3 +136,19 @@ def test_exif_rotation_is_applied() -> None:
     decoded = decode_image(encode(image, "JPEG", exif=exif.tobytes()))
     assert decoded.status == "ok"
     assert decoded.gray.shape == (40, 20)
+
+
+def test_reduced_size_jpeg_decoding_keeps_the_short_side_and_reports_the_scale() -> None:
+    generator = np.random.default_rng(0)
+    pixels = np.repeat(np.repeat(generator.integers(0, 256, (60, 80), dtype=np.uint8), 16, 0), 16, 1)  # 960x1280
+    data = encode(Image.fromarray(pixels), "JPEG", quality=95)
+    decoded = decode_image(data, min_short_side=300)
+    assert decoded.status == "ok" and decoded.gray.shape == (480, 640) and decoded.scale == 0.5
+    full = decode_image(data)
+    assert full.gray.shape == (960, 1280) and full.scale == 1.0
+    # the half-size decode is the same picture: block means agree closely
+    assert np.abs(decoded.gray.astype(float)[::8, ::8] - full.gray.astype(float)[::16, ::16]).mean() < 6
+    png = encode(Image.fromarray(pixels), "PNG")
+    assert decode_image(png, min_short_side=300).gray.shape == (960, 1280)  # only JPEG has DCT scaling
+    with pytest.raises(ValueError, match="min_short_side"):
+        decode_image(data, min_short_side=0)

@@ -84,3 +84,17 @@ def test_boxes_of_downscaled_detection_map_back_to_original_pixels(shared_data) 
     halved = FaceDetector(max_side=400).detect(canvas)  # detects on a half-size copy
     assert full and halved
     assert np.abs(np.array(full[0]) - np.array(halved[0])).max() <= 0.15 * full[0][2]
+
+
+def test_crop_without_equalisation_keeps_the_pixels() -> None:
+    image = np.full((60, 60), 50, dtype=np.uint8)
+    image[10:58, 5:53] = np.arange(48, dtype=np.uint8)[None, :] + 40
+    crop = crop_faces(image, [(5, 10, 48, 48)], size=48, equalize=False)[0]
+    assert np.array_equal(crop, image[10:58, 5:53])
+
+
+def test_detector_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="work_short_side"):
+        FaceDetector(work_short_side=10)
+    with pytest.raises(FileNotFoundError):
+        FaceDetector(confirm_cascade="no_such_cascade.xml")

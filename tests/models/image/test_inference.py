@@ -46,7 +46,7 @@ def face_photo(face: np.ndarray, colour: bool = False) -> np.ndarray:
 
 
 def test_version_names_model_and_weights(scorer: ImageScorer) -> None:
-    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}(-shift[0-4/]+)?(-x[2-9])?", scorer.version)
+    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}(-shift[0-4/]+)?(-x[2-9])?(-read[0-9a-f]{6})?", scorer.version)
 
 
 def test_classify_faces_returns_probabilities_and_features(scorer: ImageScorer) -> None:
@@ -108,7 +108,7 @@ def test_two_faces_are_combined_by_area(scorer, fer_faces) -> None:
         pytest.skip(f"the cascade found {row['face_count']} of the 2 pasted faces")
     from models.image.faces import combine_by_area, crop_faces
 
-    probabilities, _ = scorer.classify_faces(crop_faces(canvas, row["face_boxes"]))
+    probabilities, _ = scorer.classify_faces(crop_faces(canvas, row["face_boxes"], equalize=scorer.config.equalize_crops))
     expected = combine_by_area(probabilities, row["face_boxes"])
     assert np.allclose(row["image_probs"], expected, atol=1e-5)
 
@@ -159,7 +159,7 @@ def test_the_checkpoint_decides_the_test_time_views(scorer, tmp_path) -> None:
     network = scorer.network.cpu()
     save_image_network(network, dataclasses.replace(scorer.config, test_time_shift=2, members=()), tmp_path)
     shifted_scorer = ImageScorer.load(tmp_path, device="cpu")
-    assert shifted_scorer.config.test_time_shift == 2 and shifted_scorer.version.endswith("-shift2")
+    assert shifted_scorer.config.test_time_shift == 2 and "-shift2" in shifted_scorer.version
     expected, _ = predict_probabilities(
         network, faces, crop_size=scorer.config.crop_size, pixel_mean=scorer.config.pixel_mean,
         pixel_std=scorer.config.pixel_std, device=torch.device("cpu"), test_time_shift=2,
@@ -191,7 +191,7 @@ def test_an_ensemble_averages_its_networks_and_keeps_the_primarys_features(score
     save_image_network(other, member_config, tmp_path / "members" / "other")
 
     ensemble = ImageScorer.load(tmp_path, device="cpu")
-    assert len(ensemble.members) == 1 and re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}-shift0/1-x2", ensemble.version)
+    assert len(ensemble.members) == 1 and re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}-shift0/1-x2(-read[0-9a-f]{6})?", ensemble.version)
     faces = np.random.default_rng(3).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     common = {"pixel_mean": scorer.config.pixel_mean, "pixel_std": scorer.config.pixel_std, "device": torch.device("cpu")}
     first, first_features = predict_probabilities(primary, faces, crop_size=scorer.config.crop_size, test_time_shift=1, **common)
@@ -208,3 +208,61 @@ def test_an_ensemble_averages_its_networks_and_keeps_the_primarys_features(score
     save_image_network(other, dataclasses.replace(member_config, members=("deeper",)), tmp_path / "members" / "other")
     with pytest.raises(ValueError, match="list them all"):
         ImageScorer.load(tmp_path, device="cpu")
+
+
+@pytest.mark.gpu
+def test_score_stage_on_cuda_matches_cpu(tmp_path: Path, fer_faces: tuple[np.ndarray, np.ndarray]) -> None:
+    """The score stage's batch function on a CUDA worker: same faces found, same scores."""
+    if not torch.cuda.is_available():
+        pytest.skip("CUDA is not available")
+    from jobs.score import ScoringOptions, score_batch
+    from jobs.settings import DEFAULT_TEXT_MODEL
+    from models.image.photos import photo_set
+
+    faces, labels = fer_faces
+    photos = photo_set(faces[:64], labels[:64], 48, seed=2)
+    paths = []
+    for index, photo in enumerate(photos.photos):
+        path = tmp_path / f"photo{index}.jpg"
+        path.write_bytes(photo.data)
+        paths.append(f"file://{path}")
+    posts = pd.DataFrame({
+        "post_id": [f"p{index}" for index in range(len(paths))], "user_id": ["u"] * len(paths),
+        "created_at": pd.to_datetime(["2026-01-15 10:00"] * len(paths)), "text": ["so happy today"] * len(paths),
+        "image_path": paths, "dt": ["2026-01-15"] * len(paths), "landing_dt": ["2026-01-15"] * len(paths),
+    })
+    results = {
+        device: score_batch(posts, ScoringOptions(text_model=str(DEFAULT_TEXT_MODEL), image_model=str(MODEL_DIR), device=device))
+        for device in ("cpu", "cuda")
+    }
+    cpu, cuda = results["cpu"], results["cuda"]
+    assert (cpu["face_count"] > 0).sum() > len(posts) // 2
+    assert cpu["face_boxes"].tolist() == cuda["face_boxes"].tolist()
+    scored = cpu["image_probs"].notna()
+    np.testing.assert_allclose(
+        np.array(cuda.loc[scored, "image_probs"].tolist()), np.array(cpu.loc[scored, "image_probs"].tolist()), atol=1e-3
+    )
+
+
+def test_photo_reading_settings_change_the_version_and_keep_boxes_in_file_pixels(scorer, tmp_path, fer_faces) -> None:
+    import dataclasses
+
+    from models.image.photos import synthetic_photo
+
+    faces, _ = fer_faces
+    generator = np.random.default_rng(4)
+    photos = [synthetic_photo([face], generator) for face in faces[:12]]
+    plain = dataclasses.replace(scorer.config, members=(), detector={}, decode_short_side=None, equalize_crops=True)
+    fast = dataclasses.replace(plain, detector={"work_short_side": 240}, decode_short_side=320)
+    save_image_network(scorer.network.cpu(), plain, tmp_path / "plain")
+    save_image_network(scorer.network.cpu(), fast, tmp_path / "fast")
+    plain_scorer, fast_scorer = ImageScorer.load(tmp_path / "plain", "cpu"), ImageScorer.load(tmp_path / "fast", "cpu")
+    assert "-read" not in plain_scorer.version and re.search(r"-read[0-9a-f]{6}$", fast_scorer.version)
+    assert fast_scorer.detector.work_short_side == 240
+    rows = fast_scorer.score_bytes([photo.data for photo in photos])
+    matched = 0
+    for photo, boxes in zip(photos, rows["face_boxes"]):
+        (x, y, side, _), = photo.face_boxes
+        for bx, by, bw, bh in boxes:  # a found face lies on the pasted tile in the file's pixels
+            matched += x <= bx + bw / 2 <= x + side and y <= by + bh / 2 <= y + side and 0.5 * side < bw < 1.6 * side
+    assert matched >= len(photos) // 2

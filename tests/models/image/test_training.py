@@ -203,3 +203,21 @@ def test_distillation_targets_steer_what_the_network_learns() -> None:
     # the labels (which the same setup learns to >= 0.9 without a teacher) collapses.
     assert last["train_loss"] < 0.3
     assert last["validation_accuracy"] <= 0.05
+
+
+def test_augment_batch_shifts_faces_by_at_most_max_shift() -> None:
+    import dataclasses
+
+    face = np.zeros((1, 48, 48), dtype=np.uint8)
+    face[0, 20:28, 20:28] = 255  # a bright square in the centre: its centroid tracks the shift
+    config = dataclasses.replace(TrainingConfig(), max_rotation_degrees=0.0, max_scale_change=0.0, max_shift=0.1)
+    generator = np.random.default_rng(0)
+    offsets = []
+    for _ in range(40):
+        crop = augment_batch(face, 48, config, generator)[0, 0].numpy()
+        rows, columns = np.nonzero(crop > 0.5)
+        offsets.append((columns.mean() - 23.5, rows.mean() - 23.5))
+    offsets = np.abs(np.array(offsets))
+    assert offsets.max() <= 0.1 * 48 + 1.5 and offsets.max() > 2.0
+    with pytest.raises(ValueError, match="max_shift"):
+        TrainingConfig(max_shift=0.5)

@@ -1,0 +1,290 @@
+"""Faces in photos: speed, detection and accuracy of the face path on photo-sized JPEGs.
+
+Unseen FER2013 faces (the shipped model's validation split) are pasted into JPEGs of
+320-1280 px (``models.image.photos``: varied scenes, positions, 12-40 % face sizes, JPEG
+quality 60-95; 12 % of photos without a face, 15 % with two faces of one label), then scored
+
+  (cli)    by ``emodrift score-images --threads 1`` as a new user runs it (wall time includes
+           starting Python and loading the model),
+  (in)     by ``ImageScorer.score_bytes`` in this process on one torch thread (model loaded),
+  (spark)  by the Spark score job (``jobs.score.run``) on local[N], per core, after one
+           warm-up run so the workers hold the model, as in a nightly run,
+
+and prints photos/s per core (wall time; and photos per CPU-second of the whole process tree,
+which is what one core delivers when the machine is shared and wall time is not),  the share of photos with a face where one was found, false
+detections (photos with a box that is no pasted face), accuracy of the top label on photos
+whose face was found, end to end (every photo with a face; none found counts as wrong), the
+aligned-crop accuracy of the same model on the whole validation split (the reference the photo
+accuracy is held to), and peak RSS.
+
+Run: .venv/bin/python benchmarks/face_photos.py [--photos 600] [--cores 1] [--skip-cli] [--skip-spark]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from score_spark import PeakMemory, posts_frame  # noqa: E402  (sibling benchmark script)
+
+from models.image.photos import PhotoSet, matches_face, photo_set  # noqa: E402
+
+DAY = dt.date(2026, 1, 15)
+
+
+def validation_faces(model_dir: Path, data: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The faces every network of the shipped model held out (its recorded split)."""
+    from models.image.inference import training_split
+    from models.image.training import load_face_dataset, stratified_split
+
+    split = training_split(model_dir)
+    if split is None:
+        raise SystemExit(f"{model_dir}/config.json records no training split: cannot tell which faces are unseen")
+    images, labels = load_face_dataset(data)
+    _, validation = stratified_split(labels, split[1], split[0])
+    return images[validation], labels[validation]
+
+
+def photo_metrics(photos: PhotoSet, scores: pd.DataFrame) -> dict[str, float]:
+    """Detection and accuracy figures for score rows aligned with ``photos`` (same order)."""
+    has_face = photos.labels >= 0
+    found = np.zeros(len(photos.photos), dtype=bool)
+    false_box = np.zeros(len(photos.photos), dtype=bool)
+    correct = np.zeros(len(photos.photos), dtype=bool)
+    for index, (photo, (_, row)) in enumerate(zip(photos.photos, scores.iterrows())):
+        boxes = [list(box) for box in (row["face_boxes"] if row["face_boxes"] is not None else [])]
+        matched = [any(matches_face(box, pasted) for pasted in photo.face_boxes) for box in boxes]
+        found[index] = any(matched)
+        false_box[index] = not all(matched)
+        probabilities = row["image_probs"]
+        if probabilities is not None and has_face[index]:
+            correct[index] = int(np.argmax(np.asarray(probabilities))) == photos.labels[index]
+    return {
+        "photos": len(photos.photos),
+        "photos_with_face": int(has_face.sum()),
+        "detection_rate": float(found[has_face].mean()),
+        "false_detection_rate": float(false_box.mean()),
+        "false_detection_rate_no_face_photos": float(false_box[~has_face].mean()) if (~has_face).any() else float("nan"),
+        "accuracy_detected": float(correct[has_face & found].mean()) if (has_face & found).any() else float("nan"),
+        "accuracy_end_to_end": float(correct[has_face].mean()),
+    }
+
+
+def tree_cpu_seconds() -> float:
+    """User + system CPU seconds of this process and every live descendant (Spark's JVM and
+    Python workers included; reused workers live across runs, so differences are exact)."""
+    import psutil
+
+    root = psutil.Process()
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def print_metrics(
+    name: str, photos_per_second: float, photos_per_cpu_second: float, metrics: dict[str, float], peak_bytes: int, note: str = ""
+) -> None:
+    print(
+        f"{name:<7} {photos_per_second:7.1f} photos/s per core (wall) | {photos_per_cpu_second:7.1f} photos per CPU-second | detected {metrics['detection_rate']:.1%} of "
+        f"{metrics['photos_with_face']} photos with a face | false detections {metrics['false_detection_rate']:.1%} of "
+        f"{metrics['photos']} photos ({metrics['false_detection_rate_no_face_photos']:.1%} of no-face photos) | "
+        f"accuracy on detected {metrics['accuracy_detected']:.3f} | end to end {metrics['accuracy_end_to_end']:.3f} | "
+        f"peak RSS {peak_bytes / 2**20:.0f} MiB{note}",
+        flush=True,
+    )
+
+
+def run_cli(folder: Path, count: int, model_dir: Path, threads: int) -> tuple[float, float, pd.DataFrame, int]:
+    """Wall and CPU seconds of ``emodrift score-images`` over the folder, its rows in file order, peak RSS."""
+    import resource
+
+    output = folder / "cli_scores.parquet"
+    command = [
+        str(Path(sys.executable).with_name("emodrift")), "score-images", "--input", str(folder / "photos"),
+        "--output", str(output), "--threads", str(threads), "--image-model", str(model_dir),
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    scores = pd.read_parquet(output).sort_values("post_id").reset_index(drop=True)
+    if len(scores) != count:
+        raise SystemExit(f"score-images wrote {len(scores)} rows for {count} photos")
+    return seconds, cpu_seconds, scores, memory.peak_bytes
+
+
+def run_spark(paths: list[str], model_dir: Path, cores: int, repeats: int) -> tuple[float, float, pd.DataFrame, int]:
+    """Median wall and CPU seconds (whole process tree) of the score job over image-only posts,
+    after a warm-up run; its rows; peak RSS."""
+    import statistics
+
+    from jobs import score
+    from jobs.settings import Settings
+    from jobs.spark import build_session
+
+    with tempfile.TemporaryDirectory() as lake_folder:
+        settings = dataclasses.replace(
+            Settings.from_env(), lake=Path(lake_folder) / "lake", spark_master=f"local[{cores}]",
+            shuffle_partitions=cores, image_model=model_dir,
+        )
+        spark = build_session(settings, "emodrift-face-photos")
+        posts = posts_frame([None] * len(paths), paths)
+        spark.createDataFrame(posts).write.partitionBy("dt", "landing_dt").parquet(str(settings.table_path("posts")))
+        score.run(spark, settings, DAY)  # warm-up: workers start and load the models
+        durations, cpu_durations = [], []
+        with PeakMemory() as memory:
+            for _ in range(repeats):
+                started, cpu_started = time.perf_counter(), tree_cpu_seconds()
+                score.run(spark, settings, DAY)
+                durations.append(time.perf_counter() - started)
+                cpu_durations.append(tree_cpu_seconds() - cpu_started)
+        scores = spark.read.parquet(str(settings.table_path("scores"))).select("post_id", "image_probs", "face_boxes").toPandas()
+        spark.stop()
+    scores = posts[["post_id"]].merge(scores, on="post_id", how="left")
+    return statistics.median(durations), statistics.median(cpu_durations), scores, memory.peak_bytes
+
+
+def lever_variants(scorer) -> list[tuple[str, object]]:
+    """The shipped scorer, then one change at a time (each on top of the previous ones)."""
+    from models.image.faces import FaceDetector
+
+    def variant(previous, *, members=None, **changes):
+        config = dataclasses.replace(previous.config, **changes)
+        changed = type(previous)(previous.network, config, previous.version, previous.device,
+                                 previous.members if members is None else members)
+        changed.detector = FaceDetector(**config.detector)
+        return changed
+
+    steps = [("as loaded", scorer)]
+    steps.append(("+ JPEG draft decode, short side >= 400", variant(steps[-1][1], decode_short_side=400)))
+    steps.append(("+ detect on a copy with short side 240", variant(steps[-1][1], detector={"work_short_side": 240})))
+    steps.append(("+ no crop equalisation", variant(steps[-1][1], equalize_crops=False)))
+    steps.append(("+ 3 networks x 2 views (no shifts)", variant(
+        steps[-1][1], test_time_shift=0,
+        members=[(network, dataclasses.replace(config, test_time_shift=0)) for network, config in steps[-1][1].members],
+    )))
+    steps.append(("+ one network x 2 views", variant(steps[-1][1], members=[])))
+    steps.append(("+ detector scale 1.05, 3 neighbours, alt2 confirms", variant(steps[-1][1], detector={
+        "work_short_side": 240, "scale_factor": 1.05, "min_neighbors": 3,
+        "confirm_cascade": "haarcascade_frontalface_alt2.xml"})))
+    return steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from jobs.settings import Settings
+    from models.image.inference import ImageScorer
+
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=settings.image_model)
+    parser.add_argument("--data", type=Path, default=settings.shared_data / "fer2013" / "train_48x48.npz")
+    parser.add_argument("--photos", type=int, default=600)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cores", type=int, default=1, help="Spark local[N]; photos/s are divided by N")
+    parser.add_argument("--repeats", type=int, default=1, help="timed Spark runs after the warm-up (median)")
+    parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument("--skip-aligned", action="store_true", help="skip the aligned-crop accuracy on the validation split")
+    parser.add_argument("--levers", action="store_true",
+                        help="in-process only: the loaded model, then one speed/accuracy change at a time")
+    parser.add_argument("--profile", type=Path, default=None, help="write a pyinstrument HTML profile of the in-process run")
+    args = parser.parse_args(argv)
+    if not args.data.exists():
+        print(f"face_photos: no FER2013 data at {args.data}", file=sys.stderr)
+        return 2
+
+    import cv2
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    faces, labels = validation_faces(args.model_dir, args.data)
+    started = time.perf_counter()
+    photos = photo_set(faces, labels, args.photos, seed=args.seed)
+    sizes = np.array([min(photo.width, photo.height) for photo in photos.photos])
+    print(
+        f"{args.photos} photos from {len(faces)} validation faces in {time.perf_counter() - started:.1f} s: "
+        f"{int((photos.labels < 0).sum())} without a face, {sum(len(used) == 2 for used in photos.face_indices)} with two; "
+        f"short side median {np.median(sizes):.0f} px, {np.mean([len(photo.data) for photo in photos.photos]) / 1024:.0f} KiB "
+        f"mean; load average {os.getloadavg()[0]:.2f} (shared machine)",
+        flush=True,
+    )
+    scorer = ImageScorer.load(args.model_dir, device="cpu")
+    print(f"model {scorer.version}", flush=True)
+
+    if not args.skip_aligned:
+        started = time.perf_counter()
+        probabilities, _ = scorer.classify_faces(faces)
+        aligned = float((probabilities.argmax(axis=1) == labels).mean())
+        print(f"aligned crops: accuracy {aligned:.4f} on {len(faces)} validation faces "
+              f"({len(faces) / (time.perf_counter() - started):.0f} faces/s)", flush=True)
+
+    contents = [photo.data for photo in photos.photos]
+    for name, variant in lever_variants(scorer) if args.levers else [("in", scorer)]:
+        variant.score_bytes(contents[:32])  # warm-up
+        profiler = None
+        if args.profile is not None:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.005)
+            profiler.start()
+        with PeakMemory() as memory:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            scores = variant.score_bytes(contents)
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+        if profiler is not None:
+            profiler.stop()
+            path = args.profile.with_name(f"{args.profile.stem}-{len(name)}{args.profile.suffix}") if args.levers else args.profile
+            path.write_text(profiler.output_html(), encoding="utf-8")
+            print(profiler.output_text(unicode=False, color=False, show_all=False)[:3000])
+        print_metrics(name if not args.levers else "in", args.photos / seconds, args.photos / cpu_seconds,
+                      photo_metrics(photos, scores), memory.peak_bytes, f" [{name}]" if args.levers else "")
+    if args.levers:
+        return 0
+
+    with tempfile.TemporaryDirectory() as folder_name:
+        folder = Path(folder_name)
+        (folder / "photos").mkdir()
+        paths = []
+        for index, photo in enumerate(photos.photos):
+            path = folder / "photos" / f"photo{index:05d}.jpg"
+            path.write_bytes(photo.data)
+            paths.append(str(path))
+        if not args.skip_cli:
+            seconds, cpu_seconds, scores, peak = run_cli(folder, args.photos, args.model_dir, args.threads)
+            print_metrics("cli", args.photos / seconds, args.photos / cpu_seconds, photo_metrics(photos, scores), peak,
+                          " (incl. start-up and model load)")
+        if not args.skip_spark:
+            seconds, cpu_seconds, scores, peak = run_spark([f"file://{path}" for path in paths], args.model_dir, args.cores, args.repeats)
+            print_metrics("spark", args.photos / seconds / args.cores, args.photos / cpu_seconds, photo_metrics(photos, scores), peak,
+                          f" (JVM + workers, local[{args.cores}])")
+    print(json.dumps({"model": scorer.version, "photos": args.photos, "seed": args.seed}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
