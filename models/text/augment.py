@@ -25,6 +25,12 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
+def _pick_word(words: list[str], rng: np.random.Generator, min_length: int) -> int | None:
+    """A random alphabetic word of at least ``min_length`` letters (its index), or None."""
+    candidates = [index for index, word in enumerate(words) if word.isalpha() and len(word) >= min_length]
+    return int(rng.choice(candidates)) if candidates else None
+
+
 def add_emoji(text: str, rng: np.random.Generator) -> str:
     """One to three emoji at the end (most common) or after a random word."""
     emoji = " ".join(str(rng.choice(EMOJI)) for _ in range(int(rng.integers(1, 4))))
@@ -38,10 +44,9 @@ def add_emoji(text: str, rng: np.random.Generator) -> str:
 def add_hashtag(text: str, rng: np.random.Generator) -> str:
     """Turn a word, or two neighbours joined in camel case, into a hashtag."""
     words = _words(text)
-    candidates = [index for index, word in enumerate(words) if word.isalpha() and len(word) >= 3]
-    if not candidates:
+    index = _pick_word(words, rng, 3)
+    if index is None:
         return text
-    index = int(rng.choice(candidates))
     if index + 1 < len(words) and words[index + 1].isalpha() and rng.random() < 0.5:
         words[index : index + 2] = ["#" + words[index].capitalize() + words[index + 1].capitalize()]
     else:
@@ -75,10 +80,9 @@ def change_casing(text: str, rng: np.random.Generator) -> str:
 def elongate(text: str, rng: np.random.Generator) -> str:
     """Stretch a vowel or final letter of one word ("so" -> "sooooo")."""
     words = _words(text)
-    candidates = [index for index, word in enumerate(words) if word.isalpha() and len(word) >= 2]
-    if not candidates:
+    index = _pick_word(words, rng, 2)
+    if index is None:
         return text
-    index = int(rng.choice(candidates))
     word = words[index]
     positions = [position for position, letter in enumerate(word) if letter.lower() in VOWELS] or [len(word) - 1]
     position = int(rng.choice(positions))
@@ -89,10 +93,9 @@ def elongate(text: str, rng: np.random.Generator) -> str:
 def add_typo(text: str, rng: np.random.Generator) -> str:
     """Swap two neighbouring letters or drop one letter in a word of four letters or more."""
     words = _words(text)
-    candidates = [index for index, word in enumerate(words) if word.isalpha() and len(word) >= 4]
-    if not candidates:
+    index = _pick_word(words, rng, 4)
+    if index is None:
         return text
-    index = int(rng.choice(candidates))
     word = words[index]
     position = int(rng.integers(0, len(word) - 1))
     if rng.random() < 0.5:
