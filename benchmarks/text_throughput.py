@@ -5,6 +5,7 @@ machine do not distort) and, in brackets, wall-clock posts per second. Two figur
 ``TextScorer.score`` path (language check, normalisation, tokenisation, network, top tokens).
 
     .venv/bin/python benchmarks/text_throughput.py --data ../shared/data/goemotions/ekman/dev.tsv
+    .venv/bin/python benchmarks/text_throughput.py --data ... --model-dir models/weights/text_teacher --posts 1000
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 
 from jobs.settings import DEFAULT_TEXT_MODEL
-from models.text.inference import TextScorer, measure_throughput, run_network
+from models.text.inference import TextScorer, measure_throughput
 from models.text.training import read_goemotions_tsv
 
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         best_wall, best_cpu = float("inf"), float("inf")
         for _ in range(args.repeats):
             wall_started, cpu_started = time.perf_counter(), time.process_time()
-            run_network(scorer.network, token_ids, padding_id=scorer.tokenizer.padding_id, batch_size=batch_size, device=scorer.device)
+            scorer.run(token_ids, batch_size)  # the network step of either model kind (BiLSTM or teacher)
             best_cpu = min(best_cpu, time.process_time() - cpu_started)
             best_wall = min(best_wall, time.perf_counter() - wall_started)
         whole = measure_throughput(scorer, texts, batch_size=batch_size, repeats=args.repeats)

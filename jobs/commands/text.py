@@ -7,6 +7,7 @@ Thin edges around :mod:`models.text.training`, :mod:`models.text.metrics` and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import platform
@@ -56,6 +57,9 @@ def train_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden-dim", type=int, default=128)
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--fine-loss-weight", type=float, default=0.5, help="weight of the 28-label loss (0 drops that head)")
+    parser.add_argument("--teacher", type=Path, default=None, help="teacher folder: distil its soft targets (see text-teacher)")
+    parser.add_argument("--teacher-weight", type=float, default=0.5, help="teacher's share in a comment's target (with --teacher)")
+    parser.add_argument("--augment-share", type=float, default=0.5, help="share of comments that get a noisy variant (with --teacher)")
     args = parser.parse_args(argv)
 
     from models.text.checkpoint import TOKENIZER_FILE
@@ -83,9 +87,15 @@ def train_main(argv: list[str] | None = None) -> int:
     tokenizer = TextTokenizer.from_file(staging / TOKENIZER_FILE, options.max_tokens)
     embedding_init = minilm_embedding_init(minilm_dir, options.embedding_dim)
 
+    soft_targets, distillation = None, None
+    if args.teacher is not None:
+        train, soft_targets, distillation = _distillation_inputs(args, train, device)
+        # the comments were cut to --max-train-examples before the variants were added
+        options = dataclasses.replace(options, max_train_examples=None)
     print(f"training on {device} with {args.threads} thread(s): {len(train.texts)} train, {len(dev.texts)} dev rows", flush=True)
     result = train_text_model(
-        train, dev, tokenizer, options, embedding_init=embedding_init, device=device, progress=not args.no_progress
+        train, dev, tokenizer, options, embedding_init=embedding_init, device=device, progress=not args.no_progress,
+        soft_targets=soft_targets,
     )
 
     from models.text.checkpoint import save_text_checkpoint
@@ -95,6 +105,8 @@ def train_main(argv: list[str] | None = None) -> int:
     metrics = describe_trained_model(
         staging, dev, goemotions_dir, options, result, train_rows=train_rows, device_name=str(device)
     )
+    if distillation is not None:
+        metrics["distillation"] = distillation
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     (staging / "MODEL_CARD.md").write_text(model_card(metrics), encoding="utf-8")
 
@@ -108,6 +120,39 @@ def train_main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(summary))
     return 0
+
+
+def _distillation_inputs(
+    args: argparse.Namespace, train: GoEmotionsSplit, device: object
+) -> tuple[GoEmotionsSplit, tuple[np.ndarray, np.ndarray | None], dict[str, object]]:
+    """The student's rows (comments + noisy variants) and the teacher's blended targets."""
+    from models.labels import LABELS
+    from models.text.augment import augmented_variants
+    from models.text.distillation import distillation_set, first_rows
+    from models.text.inference import TextScorer
+
+    started = time.perf_counter()
+    teacher = TextScorer.load(args.teacher, device=str(device))
+    if tuple(teacher.config.fine_labels) not in ((), tuple(train.fine_label_names)):
+        raise ValueError(f"the teacher's fine labels {teacher.config.fine_labels} differ from the data's")
+    comments = first_rows(train, args.max_train_examples)
+    sources, variants = augmented_variants(comments.texts, args.augment_share, args.seed)
+    print(f"teacher {teacher.version} labels {len(comments.texts)} comments and {len(variants)} variants", flush=True)
+    outputs = teacher.predict_probabilities(comments.texts + variants)
+    built = distillation_set(
+        comments, sources, variants, outputs.label_probabilities, outputs.fine_label_probabilities, weight=args.teacher_weight
+    )
+    record = {
+        "teacher": teacher.version,
+        "teacher_folder": str(args.teacher),
+        "teacher_weight": args.teacher_weight,
+        "augment_share": args.augment_share,
+        "comments": len(comments.texts),
+        "variants": built.variants,
+        "teacher_labels": list(LABELS),
+        "teacher_seconds": round(time.perf_counter() - started, 1),
+    }
+    return built.split, (built.targets, built.fine_targets), record
 
 
 def _headline(report: dict[str, object]) -> dict[str, object]:
@@ -188,6 +233,18 @@ def model_card(metrics: dict[str, object]) -> str:
     ]
     if metrics.get("remeasured"):
         lines += [f"Dev metrics, language flags and speed re-measured from the saved weights on {metrics['remeasured']}.", ""]
+    distillation = metrics.get("distillation")
+    if distillation:
+        lines += [
+            "## Distillation",
+            f"- Distilled from the teacher `{distillation['teacher']}`: each of the {distillation['comments']} training "
+            f"comments' targets is {distillation['teacher_weight']} x the teacher's sigmoids + "
+            f"{1 - distillation['teacher_weight']:.2g} x the gold labels; {distillation['variants']} noisy variants "
+            "(emoji, hashtags, mentions, casing, elongation, typos, word dropout; `models/text/augment.py`) of "
+            f"{distillation['augment_share']:.0%} of the comments carry the teacher's sigmoids alone. Labelling took "
+            f"{distillation['teacher_seconds']:.0f} s.",
+            "",
+        ]
     lines += [
         "## Model",
         f"- Word pieces of all-MiniLM-L6-v2's uncased vocabulary ({config['vocabulary_size']} ids, `tokenizer.json`), "

