@@ -197,6 +197,9 @@ def create_app(config: DashboardConfig) -> Any:
         suppress_callback_exceptions=True,
         title="emodrift drift dashboard",
         update_title=None,
+        # plotly.js (4.6 MB) loads with the page rather than when the first graph mounts, so
+        # fetching and compiling it overlaps the layout callback's round trip
+        eager_loading=True,
     )
     app.server.config[CONFIG_KEY] = config
     app.server.add_url_rule("/thumbnail/<partition>/<post_id>.png", "thumbnail", _thumbnail_route)
