@@ -54,6 +54,9 @@ class DashboardConfig:
     # pseudonym -> raw id per snapshot: computed once, the HMAC of 100,000 ids takes ~0.2 s
     _pseudonyms: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, compare=False, repr=False)
+    # per-day cohort aggregates of a whole snapshot, keyed by its files and their mtimes
+    _cohorts: dict[tuple, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    _cohort_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, raw_user_ids: bool = False) -> DashboardConfig:
@@ -88,6 +91,28 @@ class DashboardConfig:
     def known_user_ids(self, as_of: str | None) -> frozenset[str]:
         """Every raw id of the snapshot as of ``as_of``: what post texts are scrubbed of."""
         return frozenset(self._shown_to_raw(as_of).values())
+
+    def cohort_daily(self, start: str, end: str) -> Any:
+        """:func:`queries.cohort_daily` for ``[start, end]``, served from the whole snapshot's
+        per-day aggregate, computed once per snapshot (a snapshot holds 90 days x 100,000 users;
+        any range of it is then a filter over at most 90 rows). A rewritten snapshot has new
+        file modification times, hence a new key."""
+        from jobs.dashboard.queries import cohort_daily, snapshot_date, snapshot_files
+
+        snapshot = snapshot_date(self.lake, end)
+        files = snapshot_files(self.lake, "sequences", end)
+        key = (snapshot, tuple((file, Path(file).stat().st_mtime_ns) for file in files))
+        with self._cohort_lock:
+            if key not in self._cohorts:
+                self._cohorts.clear()
+                self._cohorts[key] = cohort_daily(self.lake, "", snapshot or end)
+            whole = self._cohorts[key]
+        return whole[(whole["day"] >= start) & (whole["day"] <= end)].reset_index(drop=True)
+
+    def warm_up(self) -> None:
+        """Build what the first page loads would otherwise wait for: the id map and the cohort aggregate."""
+        self.known_user_ids(None)
+        self.cohort_daily("", "9999-12-31")
 
 
 def current_config() -> DashboardConfig:
@@ -172,6 +197,9 @@ def create_app(config: DashboardConfig) -> Any:
         suppress_callback_exceptions=True,
         title="emodrift drift dashboard",
         update_title=None,
+        # plotly.js (4.6 MB) loads with the page rather than when the first graph mounts, so
+        # fetching and compiling it overlaps the layout callback's round trip
+        eager_loading=True,
     )
     app.server.config[CONFIG_KEY] = config
     app.server.add_url_rule("/thumbnail/<partition>/<post_id>.png", "thumbnail", _thumbnail_route)
@@ -206,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no lake at {settings.lake}: pass --lake PATH (or set EMODRIFT_LAKE), e.g. after `make demo`")
     config = DashboardConfig.from_settings(settings, raw_user_ids=args.raw_user_ids)
     app = create_app(config)
-    # the id map of the latest snapshot is built while the server starts, not on the first drill-down
-    threading.Thread(target=config.known_user_ids, args=(None,), daemon=True, name="warm-up").start()
+    # built while the server starts, not on the first page load
+    threading.Thread(target=config.warm_up, daemon=True, name="warm-up").start()
     print(f"emodrift dashboard on http://{args.host}:{args.port}/ over {settings.lake}")
     app.run(host=args.host, port=args.port, debug=args.debug)
     return 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,7 +63,8 @@ def partition_values(lake: Path, table: str, key: str = "dt") -> list[str]:
     if not folder.is_dir():
         return []
     prefix = f"{key}="
-    return sorted(entry.name[len(prefix):] for entry in folder.iterdir() if entry.is_dir() and entry.name.startswith(prefix))
+    with os.scandir(folder) as entries:  # scandir's is_dir needs no stat per entry
+        return sorted(entry.name[len(prefix):] for entry in entries if entry.name.startswith(prefix) and entry.is_dir())
 
 
 def snapshot_date(lake: Path, as_of: str | None = None, table: str = "sequences") -> str | None:
@@ -81,8 +83,9 @@ def snapshot_date(lake: Path, as_of: str | None = None, table: str = "sequences"
 def partition_files(lake: Path, table: str, first_day: str, last_day: str) -> list[str]:
     """Parquet files of the ``dt`` partitions in ``[first_day, last_day]`` (any sub-partitions)."""
     files: list[str] = []
-    for value in partition_values(lake, table):
-        if first_day <= value <= last_day:
+    values = [first_day] if first_day == last_day else partition_values(lake, table)
+    for value in values:
+        if first_day <= value <= last_day and (Path(lake) / table / f"dt={value}").is_dir():
             files += sorted(str(path) for path in (Path(lake) / table / f"dt={value}").rglob("*.parquet"))
     return files
 
@@ -382,19 +385,25 @@ def user_transitions(lake: Path, user_id: str, as_of: str | None) -> pd.DataFram
 
 
 def user_posts(
-    lake: Path, user_id: str, first_day: str, last_day: str, post_ids: Sequence[str] | None = None, *, texts: bool = True
+    lake: Path, user_id: str, first_day: str, last_day: str, post_ids: Sequence[str] | None = None, *,
+    days: Sequence[str] | None = None, texts: bool = True,
 ) -> pd.DataFrame:
     """One user's scored posts created in ``[first_day, last_day]``, with text and image path.
 
     Args:
         post_ids: when given, only these posts (the transition's evidence).
+        days: when given, only these ``dt`` partitions are opened (see :func:`evidence_days`).
         texts: also read text and image path (:func:`with_texts`); without, both stay null
             and only ``scores`` is read.
 
     Returns:
         :data:`POST_COLUMNS`, oldest first; a post missing from ``posts`` keeps null text.
     """
-    score_files = partition_files(lake, "scores", first_day, last_day)
+    if days is None:
+        score_files = partition_files(lake, "scores", first_day, last_day)
+    else:
+        score_files = [file for day in sorted(set(days)) if first_day <= day <= last_day
+                       for file in partition_files(lake, "scores", day, day)]
     if not score_files:
         return pd.DataFrame(columns=list(POST_COLUMNS))
     score_columns = set(_columns(score_files))
@@ -426,6 +435,18 @@ def with_texts(lake: Path, user_id: str, posts: pd.DataFrame) -> pd.DataFrame:
         [user_id, [str(post_id) for post_id in posts["post_id"]]],
     ).drop_duplicates("post_id")
     return posts.merge(found, on="post_id", how="left")  # keeps any extra column (e.g. label_probability)
+
+
+def locate_posts(lake: Path, user_id: str, first_day: str, last_day: str, post_ids: Sequence[str]) -> list[str]:
+    """The ``dt`` partitions holding the given posts of one user (reads two narrow columns only)."""
+    files = partition_files(lake, "scores", first_day, last_day)
+    if not files or not post_ids:
+        return []
+    found = _query(
+        f"SELECT DISTINCT dt FROM {_parquet_source(files)} WHERE user_id = ? AND list_contains(?, post_id)",
+        [user_id, [str(post_id) for post_id in post_ids]],
+    )
+    return sorted(found["dt"].astype(str)) if "dt" in found else []
 
 
 def post_image(lake: Path, post_id: str, partition: str) -> dict[str, Any] | None:
@@ -482,6 +503,27 @@ def before_after_means(sequence: pd.DataFrame, transition: pd.Series) -> tuple[n
 
     before_mask = (days < changed_at).to_numpy()
     return side_mean(before_mask), side_mean(~before_mask)
+
+
+def evidence_days(sequence: pd.DataFrame, transition: pd.Series, per_side: int = 3) -> list[str]:
+    """The days whose posts can show a change: on each side, the ``per_side`` days whose mean
+    distribution gives that side's label (from before, to after) the most probability.
+
+    A drill-down then opens those days' partitions only: a post's list columns cost a whole
+    row group to decode, so reading 90 days of scores for one user took seconds.
+    """
+    if sequence.empty:
+        return []
+    changed_at = str(transition["changed_at"])[:10]
+    days = sequence["day"].astype(str).str[:10].to_numpy()
+    probabilities = np.vstack([np.asarray(value, dtype=float) for value in sequence["probs"]])
+    chosen: list[str] = []
+    for label, mask in ((transition["from_label"], days < changed_at), (transition["to_label"], days >= changed_at)):
+        if label not in LABEL_INDEX or not mask.any():
+            continue
+        share = probabilities[mask, LABEL_INDEX[label]]
+        chosen += list(days[mask][np.argsort(-share, kind="stable")[:per_side]])
+    return sorted(chosen)
 
 
 def evidence_post_ids(transition: pd.Series) -> tuple[list[str], list[str]] | None:

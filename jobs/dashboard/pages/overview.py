@@ -13,7 +13,7 @@ from jobs.dashboard.components import date_range_control, date_range_navigation,
 def layout(start: str | None = None, end: str | None = None, **_: str) -> html.Div:
     config = current_config()
     start, end = default_range(config.lake, start, end)
-    daily = queries.cohort_daily(config.lake, start, end)
+    daily = config.cohort_daily(start, end)
     per_day = queries.transitions_per_day(config.lake, start, end)
     strongest = queries.strongest_drifts(config.lake, start, end, limit=10)
     days = list(daily["day"]) if not daily.empty else []

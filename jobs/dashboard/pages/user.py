@@ -70,9 +70,16 @@ def layout(user_id: str | None = None, end: str | None = None, change: str | Non
     if chosen is not None:
         before_mean, after_mean = queries.before_after_means(sequence, chosen)
         stored = queries.evidence_post_ids(chosen)
-        scored = queries.user_posts(config.lake, raw_id, first_day, last_day,
-                                    post_ids=None if stored is None else [*stored[0], *stored[1]], texts=False)
-        before_posts, after_posts = (queries.with_texts(config.lake, raw_id, side) for side in queries.evidence_posts(scored, chosen))
+        if stored is not None:
+            post_ids = [*stored[0], *stored[1]]
+            days = queries.locate_posts(config.lake, raw_id, first_day, last_day, post_ids)
+        else:
+            post_ids, days = None, queries.evidence_days(sequence, chosen)
+        scored = queries.user_posts(config.lake, raw_id, first_day, last_day, post_ids, days=days, texts=False)
+        before_posts, after_posts = queries.evidence_posts(scored, chosen)
+        # one read of the texts for both sides
+        texts = queries.with_texts(config.lake, raw_id, pd.concat([before_posts, after_posts], ignore_index=True))
+        before_posts, after_posts = texts.iloc[: len(before_posts)], texts.iloc[len(before_posts):]
         ids = config.known_user_ids(end) if not config.raw_user_ids else frozenset()
         body += [
             html.Div([

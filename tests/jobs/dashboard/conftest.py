@@ -31,12 +31,16 @@ SAMPLE_START, SAMPLE_DAYS, SAMPLE_LAST = "2026-01-01", 10, "2026-01-10"
 
 @pytest.fixture(scope="session")
 def sample_lake(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A real sample lake, built once per session by the pipeline itself (~3 min on two cores):
-    ``emodrift sample`` (16 users, 10 days), ingest and score every day, drift for the last."""
+    """A real sample lake, built once per session by the pipeline itself (3 to 10 min on two
+    cores): ``emodrift sample`` (16 users, 10 days), ingest and score every day, drift and
+    report for the last. ``EMODRIFT_TEST_SAMPLE_ROOT`` names an already built one to reuse."""
     import os
     import subprocess
     import sys
 
+    reuse = os.environ.get("EMODRIFT_TEST_SAMPLE_ROOT")  # a folder holding landing/ and lake/ built earlier
+    if reuse and (Path(reuse) / "lake" / "transitions").is_dir():
+        return {"landing": Path(reuse) / "landing", "lake": Path(reuse) / "lake"}
     root = tmp_path_factory.mktemp("sample")
     landing, lake = root / "landing", root / "lake"
     binary = Path(sys.executable).parent

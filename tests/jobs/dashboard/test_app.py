@@ -150,3 +150,12 @@ def test_every_asset_is_served_by_the_app_itself(served):
         assert client.get(source).status_code == 200, source
     # dcc.Graph fetches plotly.js from the app when the first graph mounts
     assert client.get("/_dash-component-suites/plotly/package_data/plotly.min.js").status_code == 200
+
+
+def test_cached_cohort_ranges_equal_the_direct_query(analyst_lake):
+    from jobs.dashboard import queries
+
+    config = DashboardConfig(lake=analyst_lake, landing=analyst_lake, salt=SALT)
+    days = SMALL.day_list
+    for start, end in ((days[0], days[-1]), (days[3], days[9]), (days[5], days[5])):
+        pd.testing.assert_frame_equal(config.cohort_daily(start, end), queries.cohort_daily(analyst_lake, start, end))

@@ -25,51 +25,64 @@ def sequence_frame() -> pd.DataFrame:
 
 def test_cohort_mix_has_one_trace_per_label_whatever_the_cohort_size():
     figure = figures.cohort_mix_figure(daily_frame())
-    assert [trace.name for trace in figure.data] == list(LABELS)
-    assert figure.data[0].x == ("2026-01-01", "2026-01-02", "2026-01-03")
+    assert [trace["name"] for trace in figure["data"]] == list(LABELS)
+    assert figure["data"][0]["x"] == ["2026-01-01", "2026-01-02", "2026-01-03"]
 
 
 def test_transitions_per_day_fills_days_without_changes_with_zero():
     per_day = pd.DataFrame({"day": ["2026-01-02"], "transitions": [4]})
     figure = figures.transitions_per_day_figure(per_day, ["2026-01-01", "2026-01-02", "2026-01-03"])
-    assert list(figure.data[0].y) == [0, 4, 0]
+    assert figure["data"][0]["y"] == [0, 4, 0]
 
 
 def test_user_timeline_marks_each_change_on_both_panels():
     changes = pd.DataFrame({"changed_at": ["2026-01-03"], "from_label": ["joy"], "to_label": ["sadness"]})
     figure = figures.user_timeline_figure(sequence_frame(), changes, "user-x")
-    assert len(figure.data) == len(LABELS) + 1  # stacked labels and the post counts
-    assert len(figure.layout.shapes) == 2 and figure.layout.shapes[0].x0 == "2026-01-03"
-    assert "joy → sadness" in figure.layout.annotations[0].text
-    assert list(figure.data[-1].y) == [1, 2, 3, 1]
+    assert len(figure["data"]) == len(LABELS) + 1  # stacked labels and the post counts
+    assert len(figure["layout"]["shapes"]) == 2 and figure["layout"]["shapes"][0]["x0"] == "2026-01-03"
+    assert "joy → sadness" in figure["layout"]["annotations"][0]["text"]
+    assert figure["data"][-1]["y"] == [1, 2, 3, 1] and figure["data"][-1]["yaxis"] == "y2"
 
 
 def test_surprise_skips_the_first_day_and_explains_a_missing_model():
     figure = figures.surprise_figure(sequence_frame(), pd.DataFrame(columns=["changed_at"]))
-    assert np.isnan(figure.data[0].y[0]) and figure.data[0].y[2] == 2.0
+    assert figure["data"][0]["y"][0] is None and figure["data"][0]["y"][2] == 2.0
     empty = figures.surprise_figure(sequence_frame().assign(surprise=None), pd.DataFrame(columns=["changed_at"]))
-    assert not empty.data and "temporal model" in empty.layout.annotations[0].text
+    assert not empty["data"] and "temporal model" in empty["layout"]["annotations"][0]["text"]
 
 
 def test_before_after_and_try_a_post_bars():
     before, after = np.eye(len(LABELS))[3], np.eye(len(LABELS))[4]
     figure = figures.before_after_figure(before, after, "t")
-    assert [trace.name for trace in figure.data] == ["before", "after"] and figure.data[1].y[4] == 1.0
+    assert [trace["name"] for trace in figure["data"]] == ["before", "after"] and figure["data"][1]["y"][4] == 1.0
     probabilities = figures.probabilities_figure({"text": before.tolist(), "face": None, "fused": before.tolist()}, "t")
-    assert [trace.name for trace in probabilities.data] == ["text", "fused"]
+    assert [trace["name"] for trace in probabilities["data"]] == ["text", "fused"]
 
 
 def test_run_health_figures():
     counts = pd.DataFrame({"landing_dt": ["d1", "d1", "d2"], "stage": ["ingest", "score", "ingest"],
                            "count": ["read", "scored", "read"], "value": [5, 4, 6]})
     figure = figures.stage_counts_figure(counts)
-    assert sorted(trace.name for trace in figure.data) == ["ingest: read", "score: scored"]
+    assert sorted(trace["name"] for trace in figure["data"]) == ["ingest: read", "score: scored"]
     reasons = pd.DataFrame({"landing_dt": ["d1", "d2"], "reason": ["bad_json", "bad_json"], "lines": [1, 2]})
-    assert list(figures.quarantine_figure(reasons).data[0].y) == [1, 2]
+    assert figures.quarantine_figure(reasons)["data"][0]["y"] == [1, 2]
 
 
 def test_empty_inputs_say_why():
     for figure in (figures.cohort_mix_figure(daily_frame(0)), figures.activity_figure(daily_frame(0)),
                    figures.transitions_per_day_figure(pd.DataFrame(columns=["day", "transitions"])),
                    figures.quarantine_figure(pd.DataFrame(columns=["landing_dt", "reason", "lines"]))):
-        assert not figure.data and figure.layout.annotations[0].text
+        assert not figure["data"] and figure["layout"]["annotations"][0]["text"]
+
+
+def test_every_figure_is_valid_plotly():
+    """The JSON form must be what plotly itself accepts (validated here, not on every request)."""
+    import plotly.graph_objects as go
+
+    changes = pd.DataFrame({"changed_at": ["2026-01-03"], "from_label": ["joy"], "to_label": ["sadness"]})
+    for figure in (figures.cohort_mix_figure(daily_frame()), figures.activity_figure(daily_frame()),
+                   figures.transitions_per_day_figure(pd.DataFrame({"day": ["d"], "transitions": [1]})),
+                   figures.user_timeline_figure(sequence_frame(), changes, "t"),
+                   figures.surprise_figure(sequence_frame().assign(forecast=list(sequence_frame()["probs"])), changes),
+                   figures.before_after_figure(np.ones(7) / 7, None, "t"), figures.cohort_mix_figure(daily_frame(0))):
+        go.Figure(figure)  # raises on any unknown or invalid property

@@ -153,3 +153,19 @@ def test_an_empty_lake_reads_as_empty_frames(tmp_path):
     assert queries.user_sequence(tmp_path, "u1", LAST).empty
     assert queries.quality_gates(tmp_path, FIRST, LAST).empty
     assert queries.model_versions(tmp_path, FIRST, LAST).empty
+
+
+def test_evidence_days_pick_each_sides_most_telling_days(synthetic_lake):
+    user = CHANGED_USERS[3]
+    sequence = queries.user_sequence(synthetic_lake, user, LAST)
+    change = queries.user_transitions(synthetic_lake, user, LAST).iloc[0]
+    days = queries.evidence_days(sequence, change, per_side=2)
+    assert len(days) == 4
+    assert sum(day < CHANGE_DAY for day in days) == 2 and sum(day >= CHANGE_DAY for day in days) == 2
+    probs = dict(zip(sequence["day"], sequence["probs"]))
+    before_label = LABELS.index(change["from_label"])
+    best_before = max((day for day in probs if day < CHANGE_DAY), key=lambda day: probs[day][before_label])
+    assert best_before in days
+    posts = queries.user_posts(synthetic_lake, user, FIRST, LAST, days=days)
+    assert sorted(set(posts["dt"])) == days  # only those partitions were read
+    assert queries.locate_posts(synthetic_lake, user, FIRST, LAST, list(posts["post_id"][:2])) == sorted(set(posts["dt"][:2]))
