@@ -118,10 +118,27 @@ while :; do
     say "${elapsed}s: $(awk '{print $2}' <<<"$states" | sort | uniq -c | xargs)"
     [ -n "$states" ] && ! awk '{print $2}' <<<"$states" | grep -qvE '^(success|failed)$' && break
     [ "$elapsed" -ge "$TIMEOUT_S" ] && { say "timed out after ${TIMEOUT_S}s"; echo "$states"; exit 2; }
+    # a dead service never finishes the runs: show the logs and stop instead of waiting
+    for i in "${!PIDS[@]}"; do
+        if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
+            say "airflow process ${PIDS[$i]} exited early; last lines of the service logs:" >&2
+            for log in "$LOGS"/api-server.log "$LOGS"/dag-processor.log "$LOGS"/scheduler.log; do
+                grep -q . "$log" 2>/dev/null && { echo "== $log"; tail -20 "$log"; }
+            done >&2
+            exit 1
+        fi
+    done
     sleep 15
 done
 
 echo "day        state    started             ended"
 echo "$states"
 say "backfill $FROM..$TO finished in ${elapsed}s"
-if grep -q ' failed ' <<<"$states"; then exit 1; fi
+if grep -q ' failed ' <<<"$states"; then
+    # point at the evidence: the newest task logs that report an error
+    say "failed runs; task logs with errors (newest last):" >&2
+    find "$AIRFLOW_HOME/logs" -name '*.log' -newer "$LOGS/migrate.log" -print0 2>/dev/null \
+        | xargs -0 -r grep -l -E 'ERROR|Traceback' 2>/dev/null | xargs -r ls -tr | tail -3 \
+        | while read -r log; do echo "== $log"; tail -25 "$log"; done >&2
+    exit 1
+fi
