@@ -63,6 +63,13 @@ def train_main(argv: list[str] | None = None) -> int:
         "--distillation-weight", type=float, default=None,
         help="share of the teachers' prediction in each target (default 0.5 with --teacher)",
     )
+    parser.add_argument(
+        "--max-shift", type=float, default=defaults.max_shift,
+        help="random shift of training faces, share of their side (detector-style boxes; 0 disables)",
+    )
+    parser.add_argument("--max-scale-change", type=float, default=defaults.max_scale_change)
+    parser.add_argument("--init-from", type=Path, default=None, metavar="MODEL_DIR",
+                        help="fine-tune: start from this checkpoint's weights (same architecture)")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
     parser.add_argument("--time-limit-minutes", type=float, default=None)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (shared machines: keep 1)")
@@ -85,6 +92,8 @@ def train_main(argv: list[str] | None = None) -> int:
         patience=args.patience,
         crop_size=args.crop_size,
         random_erasing=args.random_erasing,
+        max_shift=args.max_shift,
+        max_scale_change=args.max_scale_change,
         distillation_weight=(0.5 if args.teacher else 0.0) if args.distillation_weight is None else args.distillation_weight,
         time_limit_minutes=args.time_limit_minutes,
     )
@@ -117,9 +126,14 @@ def train_main(argv: list[str] | None = None) -> int:
             json.dumps({"validation": validation_metrics, "history": result.history}, indent=2), encoding="utf-8"
         )
 
+    initial_state = None
+    if args.init_from is not None:
+        from models.image.inference import load_image_network
+
+        initial_state = load_image_network(args.init_from, "cpu")[0].state_dict()
     result = train_face_classifier(
         images, labels, config, device=args.device, on_improvement=write_checkpoint, progress=not args.no_progress,
-        teacher_probabilities=teacher_probabilities,
+        teacher_probabilities=teacher_probabilities, initial_state=initial_state,
     )
     from models.image.training import classification_metrics, predict_probabilities
 
