@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -64,6 +66,18 @@ def write_synthetic_aggregates(table: Path, users: int, days: int, start: dt.dat
     return rows
 
 
+def tree_cpu_seconds() -> float:
+    """CPU seconds (user + system) this process and its live descendants have used so far."""
+    total = 0.0
+    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
 def spark_run(args: argparse.Namespace) -> None:
     """Time the nightly drift run (Spark, daily aggregates) on a synthetic cohort."""
     from jobs.detect_drift import AGGREGATES_TABLE, run
@@ -80,16 +94,21 @@ def spark_run(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         rows = write_synthetic_aggregates(settings.table_path(AGGREGATES_TABLE), args.users, args.days, start, args.seed)
         print(f"wrote {rows:,} user-day aggregates ({args.users:,} users x {args.days} days) in {time.perf_counter() - started:.0f} s")
+        load_before = os.getloadavg()[0]
         with PeakMemory() as memory:
             spark = build_session(settings, "emodrift-drift-throughput")
             try:
                 started = time.perf_counter()
+                cpu_before = tree_cpu_seconds()
                 counts = run(spark, settings, run_date)
                 wall = time.perf_counter() - started
+                cpu = tree_cpu_seconds() - cpu_before  # before stop: the Python workers are still alive
             finally:
                 spark.stop()
         print(f"nightly drift run ({args.spark_master}, {args.partitions} shuffle partitions): {wall:.0f} s wall, "
               f"{args.users / wall:.0f} users/s, peak resident memory of the process tree {memory.peak_bytes / 2**30:.2f} GiB")
+        print(f"CPU seconds of the process tree (driver, JVM, workers): {cpu:.0f}; "
+              f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (the machine is shared)")
         print(f"counts: {counts}")
 
 
