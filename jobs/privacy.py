@@ -37,6 +37,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "quarantine": ("landing_dt",),
     "sequences": ("dt",),
     "transitions": ("dt",),
+    "daily_user_aggregates": ("dt",),
 }
 
 
