@@ -35,7 +35,7 @@ writes the analysts' dashboard to `lake/reports/dt={{ ds }}/dashboard.html`.
 *Rerun a day*: clear its run; every task overwrites that day's partitions.
 *Backfill*: `airflow backfill create --dag-id emotion_drift_nightly --from-date A --to-date B`
 (needs a running scheduler), or `emodrift backfill --start A --end B` (no scheduler, one Spark
-application per stage).
+application, the same day-by-day order).
 """
 
 

@@ -19,7 +19,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("drift",): ("jobs.detect_drift:main", "build user sequences and flag emotional transitions"),
     ("report",): ("jobs.report:main", "write the plotly drift dashboard for one day"),
     ("dashboard",): ("jobs.dashboard.app:main", "serve the drift dashboard (Dash) over the lake on 127.0.0.1:8050"),
-    ("backfill",): ("jobs.commands.backfill:main", "run every stage over a date range, one Spark app per stage"),
+    ("backfill",): ("jobs.commands.backfill:main", "run every stage over a date range, day by day in one Spark app"),
     ("summary",): ("jobs.commands.summary:main", "print posts, users, quarantined rows, transitions and the dashboard path"),
     ("train", "text"): ("jobs.commands.text:train_main", "train the text emotion LSTM on GoEmotions"),
     ("train", "text-teacher"): ("jobs.commands.text:teacher_main", "fine-tune the MiniLM text teacher on GoEmotions"),
