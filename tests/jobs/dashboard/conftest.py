@@ -26,14 +26,14 @@ def analyst_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return lake
 
 
-SAMPLE_START, SAMPLE_DAYS, SAMPLE_LAST = "2026-01-01", 10, "2026-01-10"
+SAMPLE_START, SAMPLE_DAYS, SAMPLE_LAST = "2026-01-01", 12, "2026-01-12"
 
 
 @pytest.fixture(scope="session")
 def sample_lake(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A real sample lake, built once per session by the pipeline itself (3 to 10 min on two
-    cores): ``emodrift sample`` (16 users, 10 days), ingest and score every day, drift and
-    report for the last. ``EMODRIFT_TEST_SAMPLE_ROOT`` names an already built one to reuse."""
+    cores): ``emodrift sample`` (16 users, 12 days: enough for the default detector to flag
+    changes), ingest and score every day, drift and report for the last. ``EMODRIFT_TEST_SAMPLE_ROOT`` names an already built one to reuse."""
     import os
     import subprocess
     import sys
