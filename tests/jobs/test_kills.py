@@ -123,7 +123,10 @@ def test_killed_stage_leaves_previous_rows_and_rerun_converges(sample_lake, stag
     runs = lake.read_runs(Settings(lake=lake_path))
     statuses = runs[(runs["stage"] == stage) & (runs["date"] == DAY)]["status"].value_counts().to_dict()
     assert statuses.get("succeeded", 0) >= 2  # the backfill, the retry
-    assert statuses["started"] == statuses["succeeded"] + statuses.get("failed", 0) + kills  # killed: a start only
+    ended = statuses["succeeded"] + statuses.get("failed", 0)
+    # Every end has its start, and a run without an end was killed. A kill can also land after
+    # the run recorded its end (during Spark's shutdown): then it leaves both rows.
+    assert ended <= statuses["started"] <= ended + kills
 
 
 def test_second_run_of_the_same_date_is_refused_with_a_clear_message(sample_lake):
