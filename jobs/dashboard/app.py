@@ -145,11 +145,19 @@ def image_inside(landing: Path, image_path: str) -> Path | None:
 
 
 def thumbnail_png(data: bytes, face_boxes: Sequence[Sequence[int]], size: int = THUMBNAIL_PIXELS) -> bytes:
-    """A PNG thumbnail of an image with its face boxes ([x, y, w, h] in original pixels) drawn."""
+    """A PNG thumbnail of an image with its face boxes ([x, y, w, h] in original pixels) drawn.
+
+    Raises:
+        OSError: the bytes are not an image PIL can read.
+        ValueError: the image is over PIL's decompression-bomb limit.
+    """
     from PIL import Image, ImageDraw, ImageOps
 
-    with Image.open(io.BytesIO(data)) as opened:
-        image = ImageOps.exif_transpose(opened).convert("RGB")
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            image = ImageOps.exif_transpose(opened).convert("RGB")
+    except Image.DecompressionBombError as error:  # not an OSError: callers catch ValueError
+        raise ValueError(f"image too large to draw: {error}") from error
     draw = ImageDraw.Draw(image)
     line = max(2, round(max(image.size) / 100))
     for x, y, width, height in face_boxes:

@@ -148,17 +148,6 @@ def _label_means_sql(column: str = "probs") -> str:
 # cohort overview
 
 
-def date_extent(lake: Path) -> tuple[str, str] | None:
-    """First and last day of the latest sequences snapshot (what the date pickers offer)."""
-    files = snapshot_files(lake, "sequences", None)
-    if not files:
-        return None
-    row = _query(f"SELECT min(day) AS first_day, max(day) AS last_day FROM {_parquet_source(files)}").iloc[0]
-    if pd.isna(row["first_day"]):
-        return None
-    return str(row["first_day"])[:10], str(row["last_day"])[:10]
-
-
 def cohort_daily(lake: Path, start: str, end: str) -> pd.DataFrame:
     """Per day in ``[start, end]``: active users, posts and the cohort's mean emotion mix.
 
