@@ -83,9 +83,14 @@ def browser() -> Iterator[object]:
 
 
 def wait_until(condition, timeout: float = 60.0, message: str = "") -> object:
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = condition()
+        try:
+            value = condition()
+        except StaleElementReferenceException:  # Dash re-rendered what we were reading: look again
+            value = None
         if value:
             return value
         time.sleep(0.1)
@@ -136,10 +141,14 @@ def test_two_clicks_from_the_transitions_to_a_users_posts(server, browser, tmp_p
     header = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#transitions-table th.dash-header")]
     confidence_column = next(index for index, name in enumerate(header) if name.strip() == "confidence")
 
-    def confidences() -> list[float]:
+    def read_confidences() -> list[float]:
         rows = browser.find_elements(By.CSS_SELECTOR, "#transitions-table tr")
         cells = [row.find_elements(By.CSS_SELECTOR, "td.dash-cell") for row in rows]
         return [float(row[confidence_column].text) for row in cells if row]
+
+    def confidences() -> list[float]:
+        # a read can race a table re-render (stale elements): read again until one completes
+        return wait_until(lambda: [read_confidences()], timeout=30, message="a complete table read")[0]
 
     before = confidences()
     threshold = sorted(before)[len(before) // 2]
@@ -159,8 +168,13 @@ def test_two_clicks_from_the_transitions_to_a_users_posts(server, browser, tmp_p
     wait_until(lambda: confidences() == after, message="same rows after reload")
 
     # one click on a row opens that user: timeline, before/after, surprise, evidence posts
-    first_user = browser.find_element(By.CSS_SELECTOR, "#transitions-table td.dash-cell").text
-    browser.find_element(By.CSS_SELECTOR, "#transitions-table td.dash-cell").click()
+    def open_first_row() -> str:
+        cell = browser.find_element(By.CSS_SELECTOR, "#transitions-table td.dash-cell")
+        user = cell.text
+        cell.click()
+        return user
+
+    first_user = wait_until(open_first_row, timeout=30, message="a click on the first row")
     wait_until(lambda: "/user/" in browser.current_url, message="user page opened")
     assert f"/user/{first_user}" in browser.current_url and first_user.startswith("user-")
     graphs = graphs_rendered(browser, 3)
