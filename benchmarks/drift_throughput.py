@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,7 +30,7 @@ from drift.transitions import detect_transitions  # noqa: E402
 from models.labels import NUM_LABELS  # noqa: E402
 from models.temporal.inference import step_surprise  # noqa: E402
 from models.temporal.training import fit_temporal_model  # noqa: E402
-from score_spark import PeakMemory  # noqa: E402  (benchmarks/ is on the path when run as a script)
+from score_spark import PeakMemory, tree_cpu_seconds  # noqa: E402  (benchmarks/ is on the path when run as a script)
 
 
 def write_synthetic_aggregates(table: Path, users: int, days: int, start: dt.date, seed: int) -> int:
@@ -64,18 +63,6 @@ def write_synthetic_aggregates(table: Path, users: int, days: int, start: dt.dat
         pq.write_table(frame, table / f"dt={day}" / "part-0.parquet")
         rows += count
     return rows
-
-
-def tree_cpu_seconds() -> float:
-    """CPU seconds (user + system) this process and its live descendants have used so far."""
-    total = 0.0
-    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:
-            continue
-    return total
 
 
 def spark_run(args: argparse.Namespace) -> None:

@@ -39,7 +39,7 @@ import pandas as pd
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from score_spark import PeakMemory, posts_frame  # noqa: E402  (sibling benchmark script)
+from score_spark import PeakMemory, posts_frame, tree_cpu_seconds  # noqa: E402  (sibling benchmark script)
 
 from models.image.photos import PhotoSet, matches_face, photo_set  # noqa: E402
 
@@ -82,22 +82,6 @@ def photo_metrics(photos: PhotoSet, scores: pd.DataFrame) -> dict[str, float]:
         "accuracy_detected": float(correct[has_face & found].mean()) if (has_face & found).any() else float("nan"),
         "accuracy_end_to_end": float(correct[has_face].mean()),
     }
-
-
-def tree_cpu_seconds() -> float:
-    """User + system CPU seconds of this process and every live descendant (Spark's JVM and
-    Python workers included; reused workers live across runs, so differences are exact)."""
-    import psutil
-
-    root = psutil.Process()
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:
-            pass
-    return total
 
 
 def print_metrics(

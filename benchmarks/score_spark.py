@@ -31,6 +31,20 @@ from jobs.settings import Settings
 DAY = dt.date(2026, 1, 15)
 
 
+def tree_cpu_seconds() -> float:
+    """User + system CPU seconds of this process and every live descendant (Spark's JVM and
+    Python workers included; reused workers live across runs, so differences are exact)."""
+    root = psutil.Process()
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
 class PeakMemory:
     """Samples the RSS of this process and all its descendants every 50 ms."""
 
