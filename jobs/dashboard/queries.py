@@ -35,11 +35,9 @@ import pandas as pd
 from models.labels import LABEL_INDEX, LABELS
 
 SNAPSHOT_TABLES = ("sequences", "transitions")
-# candidate names for the analyst columns the drift stage may add; the first present wins
-BEFORE_MEAN_COLUMNS = ("before_probs", "mean_before", "before_mean", "probs_before")
-AFTER_MEAN_COLUMNS = ("after_probs", "mean_after", "after_mean", "probs_after")
-EVIDENCE_BEFORE_COLUMNS = ("evidence_before", "evidence_post_ids_before", "before_post_ids", "evidence_before_post_ids")
-EVIDENCE_AFTER_COLUMNS = ("evidence_after", "evidence_post_ids_after", "after_post_ids", "evidence_after_post_ids")
+# the analyst columns of drift.transitions (absent from snapshots written before they existed)
+MEAN_COLUMNS = ("mean_before", "mean_after")
+EVIDENCE_COLUMNS = ("evidence_before", "evidence_after")
 OPTIONAL_TRANSITION_COLUMNS = ("transition_id", "first_flagged_dt")
 BASE_TRANSITION_COLUMNS = (
     "user_id", "changed_at", "from_label", "to_label", "magnitude", "confidence",
@@ -133,10 +131,6 @@ def _columns(files: Sequence[str]) -> list[str]:
     if not files:
         return []
     return list(_query(f"DESCRIBE SELECT * FROM {_parquet_source(files)}")["column_name"])
-
-
-def _first_present(columns: Sequence[str], candidates: Sequence[str]) -> str | None:
-    return next((name for name in candidates if name in columns), None)
 
 
 def _label_means_sql(column: str = "probs") -> str:
@@ -472,10 +466,8 @@ def before_after_means(sequence: pd.DataFrame, transition: pd.Series) -> tuple[n
     Taken from the transition's own columns when the drift stage wrote them, else the
     post-weighted mean of the user's daily distributions before ``changed_at`` and from it on.
     """
-    columns = list(transition.index)
-    before_column, after_column = _first_present(columns, BEFORE_MEAN_COLUMNS), _first_present(columns, AFTER_MEAN_COLUMNS)
-    if before_column and after_column:
-        before, after = _distribution(transition[before_column]), _distribution(transition[after_column])
+    if all(column in transition.index for column in MEAN_COLUMNS):
+        before, after = (_distribution(transition[column]) for column in MEAN_COLUMNS)
         if before is not None and after is not None:
             return before, after
     if sequence.empty:
@@ -517,10 +509,7 @@ def evidence_days(sequence: pd.DataFrame, transition: pd.Series, per_side: int =
 
 def evidence_post_ids(transition: pd.Series) -> tuple[list[str], list[str]] | None:
     """The evidence post ids the drift stage stored with a transition, or None when it did not."""
-    columns = list(transition.index)
-    before_column = _first_present(columns, EVIDENCE_BEFORE_COLUMNS)
-    after_column = _first_present(columns, EVIDENCE_AFTER_COLUMNS)
-    if not before_column or not after_column:
+    if not all(column in transition.index for column in EVIDENCE_COLUMNS):
         return None
 
     def ids(value: Any) -> list[str]:
@@ -530,7 +519,7 @@ def evidence_post_ids(transition: pd.Series) -> tuple[list[str], list[str]] | No
             value = json.loads(value) if value.startswith("[") else [value]
         return [str(item) for item in value]
 
-    return ids(transition[before_column]), ids(transition[after_column])
+    return ids(transition["evidence_before"]), ids(transition["evidence_after"])
 
 
 def evidence_posts(posts: pd.DataFrame, transition: pd.Series, limit: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -232,8 +232,8 @@ def _transitions(users: np.ndarray, shape: SyntheticLake, rng: np.random.Generat
             "detector": "cusum" if user % 20 == 0 else "pelt", "model_version": "temporal-synthetic",
         }
         if shape.analyst_columns:
-            row["before_probs"] = [0.8 if index == before else 0.2 / 6 for index in range(NUM_LABELS)]
-            row["after_probs"] = [0.8 if index == after else 0.2 / 6 for index in range(NUM_LABELS)]
+            row["mean_before"] = [0.8 if index == before else 0.2 / 6 for index in range(NUM_LABELS)]
+            row["mean_after"] = [0.8 if index == after else 0.2 / 6 for index in range(NUM_LABELS)]
             row["evidence_before"] = [f"p{int(user):07d}d{0:03d}"]
             row["evidence_after"] = [f"p{int(user):07d}d{shape.change_day_index:03d}"]
             row["transition_id"] = hashlib.sha256(f"{user_id(int(user))}|{changed_at}".encode()).hexdigest()[:16]
@@ -249,7 +249,7 @@ def _write_transitions(lake: Path, snapshot: str, rows: list[dict[str, object]],
         ("user_id", pa.string()), ("changed_at", pa.string()), ("from_label", pa.string()), ("to_label", pa.string()),
         ("magnitude", pa.float64()), ("confidence", pa.float64()), ("posts_before", pa.int32()), ("posts_after", pa.int32()),
         ("detector", pa.string()), ("model_version", pa.string()),
-        *([("before_probs", pa.list_(pa.float64())), ("after_probs", pa.list_(pa.float64())),
+        *([("mean_before", pa.list_(pa.float64())), ("mean_after", pa.list_(pa.float64())),
            ("evidence_before", pa.list_(pa.string())), ("evidence_after", pa.list_(pa.string())),
            ("transition_id", pa.string()), ("first_flagged_dt", pa.string())] if shape.analyst_columns else []),
     ])
