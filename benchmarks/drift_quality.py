@@ -11,8 +11,12 @@
    (days from the change to the first nightly snapshot flagging it), false alarms per 100
    stable user-months; for the pipeline's defaults and two baselines (never flag; PELT on the
    daily dominant emotion, one-hot, L2 cost, penalty 3 log n, run on each snapshot's
-   ``sequences``), plus an ablation without the temporal LSTM's surprise and a calibration
-   table of every proposal's confidence (the same detector with its filters off) against the
+   ``sequences``), plus an ablation without the temporal LSTM's surprise, the pipeline's
+   figures on two halves of the users (even and odd positions in the cohort: whatever a
+   design choice was checked on one half, the other reports it), a null calibration (every
+   user's own days shuffled, so no change is left: flags per 100 user-months, which the
+   detector's 0.05 test level should keep near or under 5), and a calibration table of every
+   proposal's confidence (the same detector at level 0.5, magnitude filter off) against the
    share that is true.
 
 Run: .venv/bin/python benchmarks/drift_quality.py [--users 60] [--days 35] [--seed 11]
@@ -108,6 +112,25 @@ def redetect(latest: pd.DataFrame, options: TransitionOptions, use_surprise: boo
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["user_id", "changed_at"])
 
 
+def null_false_alarms(latest: pd.DataFrame, options: TransitionOptions, rounds: int, seed: int) -> tuple[int, float]:
+    """Flags on every user's own days shuffled ``rounds`` times (no change left); returns the
+    flags and the user-months they were raised in (each shuffle covers the user's window)."""
+    rng = np.random.default_rng(seed)
+    flags = 0
+    user_months = 0.0
+    for _, rows in latest.groupby("user_id"):
+        ordered = rows.sort_values("day").reset_index(drop=True)
+        first, last = dt.date.fromisoformat(str(ordered["day"].iloc[0])), dt.date.fromisoformat(str(ordered["day"].iloc[-1]))
+        for _ in range(rounds):
+            shuffled = ordered.copy()
+            order = rng.permutation(len(ordered))
+            for column in ("post_count", "probs"):
+                shuffled[column] = ordered[column].to_numpy()[order]
+            flags += len(detect_transitions(to_user_sequence(shuffled), None, options=options))
+            user_months += ((last - first).days + 1) / 30.0
+    return flags, user_months
+
+
 def correct_flags(flags: pd.DataFrame, planted: list[Planted], margin_days: int) -> np.ndarray:
     """Per flag (row order): does it match a planted change (one-to-one, as the F1 counts)."""
     by_user: dict[str, list[Planted]] = {}
@@ -159,6 +182,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="score an existing run in --work")
     parser.add_argument("--rerun-drift", action="store_true",
                         help="keep the cohort and its scores in --work, rerun only the nightly drift stage")
+    parser.add_argument("--null-rounds", type=int, default=5, help="shuffles of each user's days for the null calibration")
     parser.add_argument("--output", type=Path, default=None, help="also write the results as JSON")
     args = parser.parse_args()
     landing, lake = args.work / "landing", args.work / "lake"
@@ -191,7 +215,15 @@ def main() -> None:
                              planted, users, days, margin))
     results.append(summarise("ablation: detection with LSTM surprise (last snapshot, offline rerun)", with_lstm, None,
                              planted, users, days, margin))
-    proposals = redetect(latest_sequences, dataclasses.replace(options, min_confidence=0.0, min_magnitude=0.0),
+    user_order = {user_id: position for position, user_id in enumerate(users)}
+    for half in (0, 1):
+        members = [user_id for user_id in users if user_order[user_id] % 2 == half]
+        chosen = transitions[transitions["user_id"].isin(members)]
+        results.append(summarise(f"pipeline defaults, half {half} ({len(members)} users at {'even' if half == 0 else 'odd'} positions)",
+                                 chosen[chosen["dt"] == last], chosen,
+                                 [change for change in planted if change.user_id in members], members, days, margin))
+    null_flags, null_user_months = null_false_alarms(latest_sequences, options, args.null_rounds, args.seed)
+    proposals = redetect(latest_sequences, dataclasses.replace(options, min_confidence=0.5, min_magnitude=0.0),
                          use_surprise=True)
     calibration = calibration_table(proposals["confidence"].to_numpy(), correct_flags(proposals, planted, margin),
                                     CALIBRATION_EDGES)
@@ -224,13 +256,16 @@ def main() -> None:
     print(f"transition rows over all {transitions['dt'].nunique()} snapshots: {len(transitions)}, distinct transition_id: "
           f"{transitions['transition_id'].nunique()}; {len(ids_per_change)} planted changes flagged in some snapshot, "
           f"{sum(count == 1 for count in ids_per_change.values())} of them under a single id across every snapshot")
-    print("calibration (every proposal of the last snapshot, filters off):")
+    print(f"null calibration: every user's days shuffled x{args.null_rounds}: {null_flags} flags in "
+          f"{null_user_months:.1f} user-months = {100 * null_flags / null_user_months:.2f} per 100 user-months")
+    print("calibration (every proposal of the last snapshot at test level 0.5, magnitude filter off):")
     print(calibration.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
     if args.output is not None:
         args.output.write_text(json.dumps({
             "users": len(users), "days": days, "planted": len(planted), "backfill_seconds": backfill_seconds,
             "results": results, "calibration": calibration.to_dict(orient="records"),
             "evidence_agreement": [sum(evidence), len(evidence)],
+            "null_calibration": {"flags": null_flags, "user_months": null_user_months},
         }, indent=2, default=str) + "\n")
 
 

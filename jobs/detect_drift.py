@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
     from models.temporal.network import TemporalLSTM
 
 SEQUENCES_SCHEMA = (
-    "user_id string, day string, post_count int, probs array<double>, dominant_label string, surprise double"
+    "user_id string, day string, post_count int, probs array<double>, dominant_label string, surprise double, "
+    "forecast array<double>"
 )
 SEQUENCE_TABLE_COLUMNS = (*(column.split()[0] for column in SEQUENCES_SCHEMA.split(", ")), "dt")
 EXEMPLAR_COLUMNS = "exemplar_post_ids array<string>, exemplar_probs array<double>"
@@ -54,6 +56,9 @@ TRANSITIONS_SCHEMA = (
     "evidence_after array<string>, transition_id string, first_flagged_dt string"
 )
 NO_MODEL = "none"
+# One folder per as-of date under the lake, holding the LSTM fitted that night as
+# ``<model_version>.safetensors``; the next night warm-starts from the latest earlier one.
+CHECKPOINTS_FOLDER = "temporal_checkpoints"
 DECIMALS = 6
 
 
@@ -187,8 +192,13 @@ def extract(spark: SparkSession, settings: Settings, run_date: dt.date) -> DataF
     )
 
 
-def fit_cohort_model(daily: DataFrame, options: DriftOptions) -> TemporalLSTM | None:
+def fit_cohort_model(daily: DataFrame, options: DriftOptions, initial: TemporalLSTM | None = None) -> TemporalLSTM | None:
     """Collect a deterministic sample of users' sequences and fit the temporal LSTM on them.
+
+    Args:
+        daily: the window's daily aggregates.
+        options: model options.
+        initial: last night's model to warm-start from (None: a seeded initialisation).
 
     Returns None when no user has two days in the window (nothing to learn dynamics from).
     """
@@ -216,7 +226,68 @@ def fit_cohort_model(daily: DataFrame, options: DriftOptions) -> TemporalLSTM | 
         max_length=options.max_fit_days,
         seed=options.seed,
         device=options.device,
+        initial=initial,
     )
+
+
+def _file_system(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    """The Hadoop file system of ``path`` and its Hadoop ``Path`` (local folders and object stores alike)."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
+
+
+def last_checkpoint(spark: SparkSession, settings: Settings, run_date: dt.date) -> str | None:
+    """The checkpoint of the latest as-of date before ``run_date``, or None.
+
+    Strictly before: rerunning a date starts from the same weights as its first run did.
+    """
+    folder = str(settings.table_path(CHECKPOINTS_FOLDER))
+    earlier = [day for day in partition_values(spark, folder, "dt=*") if day < run_date.isoformat()]
+    for day in reversed(earlier):
+        file_system, pattern = _file_system(spark, f"{uri(folder)}/dt={day}/*.safetensors")
+        found = sorted(str(status.getPath().toString()) for status in (file_system.globStatus(pattern) or []))
+        if found:
+            return found[-1]
+    return None
+
+
+def load_checkpoint(spark: SparkSession, path: str) -> TemporalLSTM:
+    """Read a checkpoint written by :func:`save_checkpoint` (copied to a local temporary file first)."""
+    import tempfile
+
+    from models.temporal.inference import load_temporal_model
+
+    file_system, source = _file_system(spark, path)
+    with tempfile.TemporaryDirectory() as folder:
+        local = Path(folder) / "model.safetensors"
+        file_system.copyToLocalFile(False, source, spark.sparkContext._jvm.org.apache.hadoop.fs.Path(str(local)), True)
+        return load_temporal_model(local)
+
+
+def save_checkpoint(spark: SparkSession, settings: Settings, run_date: dt.date, model: TemporalLSTM) -> str:
+    """Write tonight's model as ``temporal_checkpoints/dt=D/<version>.safetensors``, replacing
+    any earlier run's for D; returns its path. The file appears under its final name by one
+    rename, so a reader never sees half a checkpoint."""
+    import tempfile
+
+    from models.temporal.inference import model_version, save_temporal_model
+
+    folder = f"{uri(settings.table_path(CHECKPOINTS_FOLDER))}/dt={run_date.isoformat()}"
+    file_system, target_folder = _file_system(spark, folder)
+    hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
+    with tempfile.TemporaryDirectory() as local_folder:
+        local = Path(local_folder) / "model.safetensors"
+        save_temporal_model(model, local)
+        staged = hadoop_path(f"{folder}.staging")
+        file_system.delete(staged, True)
+        file_system.mkdirs(staged)
+        final_name = f"{model_version(model)}.safetensors"
+        file_system.copyFromLocalFile(False, True, hadoop_path(str(local)), hadoop_path(f"{folder}.staging/{final_name}"))
+    file_system.delete(target_folder, True)
+    if not file_system.rename(staged, target_folder):
+        raise OSError(f"could not publish the temporal checkpoint {folder}")
+    return f"{folder}/{final_name}"
 
 
 # One rebuilt model per Python worker and model version: workers are reused across tasks,
@@ -238,15 +309,19 @@ def _worker_model(payload: dict[str, Any]) -> TemporalLSTM:
 
 
 def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.DataFrame:
-    """One user's ``sequences`` rows: dominant label and LSTM surprise per day (null first day),
+    """One user's ``sequences`` rows: dominant label, the LSTM's forecast of each day from the
+    user's earlier days and its surprise (both null on the first day and without a model),
     plus the day's exemplar posts when ``rows`` carry them (for the transitions' evidence)."""
-    from models.temporal.inference import step_surprise
+    from models.temporal.inference import forecast_and_surprise
 
     sequence = to_user_sequence(rows)
     if model is None:
         surprise = np.full(len(sequence), np.nan)
+        forecast: list[list[float] | None] = [None] * len(sequence)
     else:
-        surprise = np.round(step_surprise(model, sequence.probs, sequence.day_gaps()), DECIMALS)
+        predicted, surprise = forecast_and_surprise(model, sequence.probs, sequence.day_gaps())
+        surprise = np.round(surprise, DECIMALS)
+        forecast = [None if np.isnan(row[0]) else np.round(row, DECIMALS).tolist() for row in predicted]
     frame = pd.DataFrame(
         {
             "user_id": sequence.user_id,
@@ -255,6 +330,7 @@ def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.Dat
             "probs": [row.tolist() for row in sequence.probs],
             "dominant_label": [LABELS[index] for index in sequence.probs.argmax(axis=1)],
             "surprise": surprise,
+            "forecast": pd.Series(forecast, dtype=object),
         }
     )
     if sequence.exemplar_post_ids is not None and sequence.exemplar_probs is not None:
@@ -283,7 +359,8 @@ def transform(
     run_date: dt.date,
     options: DriftOptions = DriftOptions(),
     previous: pd.DataFrame | None = None,
-) -> tuple[DataFrame, DataFrame]:
+    initial: TemporalLSTM | None = None,
+) -> tuple[DataFrame, DataFrame, TemporalLSTM | None]:
     """Build the ``sequences`` and ``transitions`` rows of one as-of date.
 
     Args:
@@ -292,9 +369,11 @@ def transform(
         options: model and detection options.
         previous: last night's transitions (``user_id``, ``changed_at``, ``to_label``,
             ``transition_id``, ``first_flagged_dt``), or None when there is no such snapshot.
+        initial: the LSTM to warm-start the fit from (the last checkpoint), or None.
 
     Returns:
-        ``(sequences, transitions)`` with the table columns, ``dt`` = ``run_date``; sequences
+        ``(sequences, transitions, model)`` with the table columns, ``dt`` = ``run_date``, and
+        the fitted LSTM (None when there was nothing to fit); sequences
         also carry the exemplar columns (:data:`SEQUENCE_TABLE_COLUMNS` selects the table's).
         The sequences frame is persisted (transitions are computed from it); unpersist it
         after writing.
@@ -303,7 +382,7 @@ def transform(
 
     spark = daily.sparkSession
     daily = daily.persist()
-    model = fit_cohort_model(daily.select("user_id", "day", "post_count", "probs"), options)
+    model = fit_cohort_model(daily.select("user_id", "day", "post_count", "probs"), options, initial)
     payload: dict[str, Any] | None = None
     version = NO_MODEL
     if model is not None:
@@ -331,7 +410,7 @@ def transform(
     linked = link_transitions(found, previous, run_date.isoformat())
     transitions = spark.createDataFrame(linked, TRANSITIONS_SCHEMA) if len(linked) else spark.createDataFrame([], TRANSITIONS_SCHEMA)
     stamp = F.lit(run_date.isoformat())
-    return working.withColumn("dt", stamp), transitions.withColumn("dt", stamp)
+    return working.withColumn("dt", stamp), transitions.withColumn("dt", stamp), model
 
 
 def previous_snapshot(spark: SparkSession, settings: Settings, run_date: dt.date) -> pd.DataFrame | None:
@@ -371,17 +450,21 @@ def run(
         options: model and detection options; defaults with ``settings.device`` resolved.
 
     Returns:
-        ``{"users": ..., "sequence_rows": ..., "transitions": ..., "aggregated_days": ...}``
-        (the last: how many days of ``daily_user_aggregates`` this run (re)wrote).
+        ``{"users": ..., "sequence_rows": ..., "transitions": ..., "aggregated_days": ...,
+        "warm_started": ...}`` (``aggregated_days``: how many days of ``daily_user_aggregates``
+        this run (re)wrote; ``warm_started``: 1 when the LSTM fit started from the last
+        earlier checkpoint in the lake, else 0).
     """
     if options is None:
         from models.devices import resolve_device
 
         options = DriftOptions(device=str(resolve_device(settings.device)))
     aggregated_days = refresh_aggregates(spark, settings, run_date)
-    sequences, transitions = transform(
+    checkpoint = last_checkpoint(spark, settings, run_date)
+    initial = None if checkpoint is None else load_checkpoint(spark, checkpoint)
+    sequences, transitions, model = transform(
         extract(spark, settings, run_date), run_date=run_date, options=options,
-        previous=previous_snapshot(spark, settings, run_date),
+        previous=previous_snapshot(spark, settings, run_date), initial=initial,
     )
     try:
         sequence_rows = load(sequences.select(*SEQUENCE_TABLE_COLUMNS), str(settings.table_path("sequences")), run_date)
@@ -389,7 +472,10 @@ def run(
         users = sequences.select("user_id").distinct().count()
     finally:
         sequences.unpersist()
-    return {"users": users, "sequence_rows": sequence_rows, "transitions": transition_rows, "aggregated_days": aggregated_days}
+    if model is not None:
+        save_checkpoint(spark, settings, run_date, model)
+    return {"users": users, "sequence_rows": sequence_rows, "transitions": transition_rows,
+            "aggregated_days": aggregated_days, "warm_started": int(initial is not None and model is not None)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,10 +95,10 @@ def predict_next(
     return torch.softmax(model(inputs[None]), dim=-1)[0].cpu().double().numpy()
 
 
-def step_surprise(
+def forecast_and_surprise(
     model: TemporalLSTM, sequence: np.ndarray, day_gaps: np.ndarray | None = None, post_counts: np.ndarray | None = None
-) -> np.ndarray:
-    """How unexpected each day was: KL(observed || predicted) in nats, NaN for the first day.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each day's forecast from the days before it, and how unexpected the day was.
 
     Args:
         model: a fitted :class:`TemporalLSTM`.
@@ -107,18 +107,29 @@ def step_surprise(
         post_counts: optional (T,) posts per day.
 
     Returns:
-        (T,) float64; entry 0 is NaN (nothing precedes it). KL rather than cross-entropy, so a
-        day of diffuse but expected feelings does not look surprising.
+        ``(forecast, surprise)``: (T, num_labels) predicted distribution of each day made from
+        the user's earlier days only (the network is causal), and (T,) KL(observed ||
+        forecast) in nats; row / entry 0 is NaN (nothing precedes the first day). KL rather
+        than cross-entropy, so a day of diffuse but expected feelings does not look surprising.
     """
     observed = normalised(sequence)
+    forecast = np.full(observed.shape, np.nan)
     surprise = np.full(len(observed), np.nan)
     if len(observed) < 2:
-        return surprise
-    predicted = np.maximum(predict_next(model, observed, day_gaps, post_counts), PROBABILITY_FLOOR)
+        return forecast, surprise
+    forecast[1:] = predict_next(model, observed, day_gaps, post_counts)
+    predicted = np.maximum(forecast[1:], PROBABILITY_FLOOR)
     target = observed[1:]
     safe_target = np.maximum(target, PROBABILITY_FLOOR)
     surprise[1:] = np.sum(np.where(target > 0, target * np.log(safe_target / predicted), 0.0), axis=1)
-    return surprise
+    return forecast, surprise
+
+
+def step_surprise(
+    model: TemporalLSTM, sequence: np.ndarray, day_gaps: np.ndarray | None = None, post_counts: np.ndarray | None = None
+) -> np.ndarray:
+    """How unexpected each day was: the surprise of :func:`forecast_and_surprise` ((T,), NaN first)."""
+    return forecast_and_surprise(model, sequence, day_gaps, post_counts)[1]
 
 
 def mean_kl(predicted: np.ndarray, observed: np.ndarray) -> float:

@@ -46,6 +46,12 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.
     return (per_step * mask).sum() / mask.sum().clamp(min=1.0)
 
 
+def warm_startable(initial: TemporalLSTM, model: TemporalLSTM) -> bool:
+    """Whether ``initial``'s weights fit ``model`` (same parameter names and shapes)."""
+    wanted = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    return wanted == {name: tuple(tensor.shape) for name, tensor in initial.state_dict().items()}
+
+
 def fit_temporal_model(
     sequences: list[np.ndarray],
     *,
@@ -60,6 +66,7 @@ def fit_temporal_model(
     seed: int = 0,
     device: str = "cpu",
     num_threads: int = 1,
+    initial: TemporalLSTM | None = None,
 ) -> TemporalLSTM:
     """Fit the LSTM to predict each next day's distribution over a cohort of users.
 
@@ -83,6 +90,10 @@ def fit_temporal_model(
         seed: seeds initialisation, user sampling and batch order.
         device: ``"cpu"`` or ``"cuda"``; the caller decides (see ``Settings.device``).
         num_threads: torch CPU threads while fitting (restored afterwards).
+        initial: a fitted model to start from (warm start: last night's weights, so a night
+            refines yesterday's dynamics instead of relearning them); it is not modified. Used
+            only when its architecture matches (``hidden_dim`` and the features that
+            ``post_counts`` imply); otherwise the fit starts from a seeded initialisation.
 
     Returns:
         The fitted model in eval mode, on ``device``.
@@ -124,6 +135,8 @@ def fit_temporal_model(
         torch.manual_seed(seed)
         labels = usable[0][0].shape[1]
         model = TemporalLSTM(num_labels=labels, hidden_dim=hidden_dim, extra_features=extra_features).to(device)
+        if initial is not None and warm_startable(initial, model):
+            model.load_state_dict({name: tensor.detach().clone() for name, tensor in initial.state_dict().items()})
         optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
         # Padding is built once: sort by length so each batch pads little.
         order = sorted(range(len(usable)), key=lambda index: len(usable[index][0]))

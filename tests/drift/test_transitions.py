@@ -35,8 +35,10 @@ def test_combine_p_values_fisher() -> None:
 def test_options_validate_their_values() -> None:
     with pytest.raises(ValueError, match="min_confidence"):
         TransitionOptions(min_confidence=1.5)
-    with pytest.raises(ValueError, match="penalty"):
-        TransitionOptions(penalty=-1.0)
+    with pytest.raises(ValueError, match="min_confidence"):
+        TransitionOptions(min_confidence=1.0)  # it sets the test level: 0 is no test
+    with pytest.raises(ValueError, match="min_size"):
+        TransitionOptions(min_size=0)
 
 
 JOY_DAY = np.array([0.05, 0.05, 0.05, 0.6, 0.1, 0.05, 0.1])
@@ -58,7 +60,7 @@ def test_one_planted_change_is_described() -> None:
         {
             "changed_at": "2026-01-13", "from_label": "joy", "to_label": "sadness",
             "magnitude": pytest.approx(found.magnitude[0]), "confidence": pytest.approx(found.confidence[0]),
-            "posts_before": 24, "posts_after": 20, "detector": "pelt_long_run_mbic",
+            "posts_before": 24, "posts_after": 20, "detector": "permutation_segmentation",
             "evidence_before": [], "evidence_after": [],  # no exemplars given
         }
     ]
@@ -91,8 +93,9 @@ def precision_recall(seeds: range, surprise_of=None) -> tuple[float, float, int]
 
 def test_precision_and_recall_on_a_synthetic_cohort() -> None:
     precision, recall, flagged = precision_recall(range(3))
-    # Measured at these seeds: precision 1.0, recall 1.0 (30 planted, 30 flagged).
-    assert precision >= 0.95, (precision, flagged)
+    # Measured at these seeds: recall 1.0, precision 0.83 (36 flags for 30 planted changes: 6
+    # false ones on 150 users with a month each, the 0.05 level of the test at work).
+    assert precision >= 0.8, (precision, flagged)
     assert recall >= 0.95, recall
 
 
@@ -101,8 +104,9 @@ def test_stable_users_are_rarely_flagged_even_when_noisy() -> None:
         stable_users=60, changing_users=0, concentration=4.0, mean_posts_per_day=1.0, seed=1
     )
     flagged = [detect_transitions(sequence) for sequence in user_sequences(build_daily_sequences(scores))]
-    # Measured: 1 flag on these 60 users (about 1.7 per 100 stable user-months).
-    assert sum(len(found) for found in flagged) <= 1
+    # Measured: 2 flags on these 60 users (3.3 per 100 stable user-months; 3 expected at the
+    # test's 0.05 level, a level of 0.2 would give about 12).
+    assert sum(len(found) for found in flagged) <= 5
 
 
 def test_evidence_cites_the_posts_that_show_each_side_best() -> None:

@@ -80,7 +80,7 @@ def test_run_writes_sequences_and_transitions(spark, lake_settings) -> None:
     counts = run(spark, lake_settings, RUN_DATE)
     # changer 20 days, steady 18 days (two skipped), once 1 day; the December post is outside.
     # First run on this lake: every scored day of the window gets its aggregates.
-    assert counts == {"users": 3, "sequence_rows": 39, "transitions": 1, "aggregated_days": 20}
+    assert counts == {"users": 3, "sequence_rows": 39, "transitions": 1, "aggregated_days": 20, "warm_started": 0}
 
     sequences = read(spark, lake_settings, "sequences")
     assert set(sequences["dt"].astype(str)) == {"2026-01-20"}
@@ -91,6 +91,12 @@ def test_run_writes_sequences_and_transitions(spark, lake_settings) -> None:
     assert list(changer.probs[0]) == pytest.approx([0.03, 0.02, 0.03, 0.75, 0.07, 0.05, 0.05], abs=1e-6)
     assert changer.dominant_label.tolist() == ["joy"] * 10 + ["sadness"] * 10
     assert pd.isna(changer.surprise[0]) and (changer.surprise[1:] >= 0).all()
+    # The forecast of each day (from the days before it): null on the first, 7 shares after,
+    # and the surprise is the KL divergence of the day from it.
+    assert changer.forecast[0] is None and all(len(row) == 7 for row in changer.forecast[1:])
+    forecast, observed = np.asarray(changer.forecast[5], dtype=float), np.asarray(changer.probs[5], dtype=float)
+    assert forecast.sum() == pytest.approx(1.0, abs=1e-5)
+    assert changer.surprise[5] == pytest.approx(float(np.sum(observed * np.log(observed / forecast))), abs=1e-4)
     # (Where surprise peaks is tested on a real cohort in tests/models: fitted on two users,
     # the LSTM learns the changer's own switch.)
     steady = sequences[sequences.user_id == "steady"]
@@ -104,7 +110,7 @@ def test_run_writes_sequences_and_transitions(spark, lake_settings) -> None:
     )
     assert (record.posts_before, record.posts_after) == (15, 15)
     assert 0.5 < record.magnitude <= 1.0 and 0.95 <= record.confidence <= 1.0
-    assert record.detector == "pelt_long_run_mbic" and record.model_version.startswith("temporal-lstm")
+    assert record.detector == "permutation_segmentation" and record.model_version.startswith("temporal-lstm")
     assert str(record["dt"]) == "2026-01-20"
     assert list(record.mean_before) == pytest.approx([(2 * a + b) / 3 for a, b in zip(JOY, JOY_ALT)], abs=0.01)
     assert int(np.argmax(record.mean_after)) == 4  # sadness
@@ -128,7 +134,9 @@ def test_rerun_is_identical_and_empty_window_writes_zero(spark, lake_settings) -
 
     # Ten years later nothing is in the window: zero counts, and the partition is empty.
     later = dt.date(2036, 1, 1)
-    assert run(spark, lake_settings, later) == {"users": 0, "sequence_rows": 0, "transitions": 0, "aggregated_days": 0}
+    assert run(spark, lake_settings, later) == {
+        "users": 0, "sequence_rows": 0, "transitions": 0, "aggregated_days": 0, "warm_started": 0,
+    }
     assert (lake_settings.table_path("sequences") / "dt=2036-01-01").is_dir()
     reread = spark.read.parquet(str(lake_settings.table_path("sequences")))
     assert reread.where("dt = '2036-01-01'").count() == 0
@@ -137,7 +145,8 @@ def test_rerun_is_identical_and_empty_window_writes_zero(spark, lake_settings) -
 
 def test_nightly_runs_are_incremental_and_keep_a_changes_id(spark, lake_settings) -> None:
     night1, night2 = RUN_DATE - dt.timedelta(days=1), RUN_DATE
-    assert run(spark, lake_settings, night1)["aggregated_days"] == 19  # 2026-01-01..19 in the window
+    counts = run(spark, lake_settings, night1)
+    assert counts["aggregated_days"] == 19 and counts["warm_started"] == 0  # 2026-01-01..19 in the window
     aggregates = spark.read.parquet(str(lake_settings.table_path("daily_user_aggregates")))
     assert aggregates.where("dt = '2026-01-02' and user_id = 'changer'").first().post_count == 1
 
@@ -158,7 +167,18 @@ def test_nightly_runs_are_incremental_and_keep_a_changes_id(spark, lake_settings
     spark.createDataFrame(
         extra, "post_id string, user_id string, created_at timestamp, fused_probs array<float>, dt string, landing_dt string"
     ).write.mode("append").partitionBy("dt", "landing_dt").parquet(str(lake_settings.table_path("scores")))
-    assert run(spark, lake_settings, night2)["aggregated_days"] == 2
+    counts = run(spark, lake_settings, night2)
+    # Night 2's LSTM fit starts from night 1's checkpoint in the lake, and leaves its own.
+    assert counts["aggregated_days"] == 2 and counts["warm_started"] == 1
+    checkpoints = lake_settings.table_path("temporal_checkpoints")
+    assert sorted(path.parent.name for path in checkpoints.glob("dt=*/*.safetensors")) == [
+        f"dt={night1.isoformat()}", f"dt={night2.isoformat()}",
+    ]
+    assert not list(checkpoints.glob("*.staging"))
+    night2_checkpoint = next((checkpoints / f"dt={night2.isoformat()}").glob("*.safetensors"))
+    transitions = read(spark, lake_settings, "transitions")
+    night2_version = transitions[transitions["dt"].astype(str) == night2.isoformat()].model_version.iloc[0]
+    assert night2_checkpoint.stem == night2_version
     aggregates = spark.read.parquet(str(lake_settings.table_path("daily_user_aggregates"))).toPandas()
     assert aggregates.groupby(["user_id", "day"]).size().max() == 1
     assert aggregates.set_index(["user_id", "day"]).loc[("busy", "2026-01-20"), "post_count"] == 400

