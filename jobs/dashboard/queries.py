@@ -635,21 +635,40 @@ RUN_ROW_COUNTS = ("accepted", "scored", "sequence_rows", "posts", "rows")
 RUN_COLUMNS = ("stage", "date", "status", "started_at", "ended_at", "duration_s", "rows", "counts", "error", "model_versions", "run_id")
 
 
-def stage_runs(lake: Path, start: str, end: str) -> pd.DataFrame:
+def run_events(lake: Path) -> pd.DataFrame:
+    """Every event of table ``runs``, as :func:`jobs.lake.read_runs` returns them."""
+    from jobs.lake import read_runs
+    from jobs.settings import Settings
+
+    return read_runs(Settings(lake=Path(lake)))
+
+
+def run_files(lake: Path) -> tuple[str, ...]:
+    """The names of table ``runs``' files: each event is one file, written once under a new
+    name, so this listing changes exactly when the table does (a cache key that costs a
+    folder listing, where reading a thousand small files takes a second)."""
+    folder = Path(lake) / "runs"
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(f"{stage.name}/{entry.name}" for stage in os.scandir(folder) if stage.is_dir()
+                        for entry in os.scandir(stage.path) if entry.name.endswith(".parquet")))
+
+
+def stage_runs(lake: Path, start: str, end: str, events: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every recorded run of every stage for dates in ``[start, end]``, from table ``runs``
     (:func:`jobs.lake.read_runs`), one row per run, newest first.
 
     A run appends a ``started`` event and then ``succeeded`` or ``failed``; a run with no end
     event is ``unfinished`` (still running, or killed before it could record its end).
 
+    Args:
+        events: the table's events when the caller already holds them (:func:`run_events`).
+
     Returns:
         :data:`RUN_COLUMNS`: ``duration_s`` (None when unfinished), ``rows`` (the stage's main
         count, see :data:`RUN_ROW_COUNTS`), ``counts`` (every count, ``name=value``), ``error``.
     """
-    from jobs.lake import read_runs
-    from jobs.settings import Settings
-
-    events = read_runs(Settings(lake=Path(lake)))
+    events = run_events(lake) if events is None else events
     events = events[(events["date"] >= start) & (events["date"] <= end)]
     if events.empty:
         return pd.DataFrame(columns=list(RUN_COLUMNS))
@@ -662,8 +681,9 @@ def stage_runs(lake: Path, start: str, end: str) -> pd.DataFrame:
     runs["status"] = runs["status"].fillna("unfinished")
     runs["duration_s"] = (runs["ended_at"] - runs["started_at"]).dt.total_seconds().round(1)
     parsed = runs["counts"].map(_json_object)
-    runs["rows"] = parsed.map(lambda counts: next((counts[name] for name in RUN_ROW_COUNTS
-                                                   if isinstance(counts.get(name), (int, float))), None))
+    rows = parsed.map(lambda counts: next((counts[name] for name in RUN_ROW_COUNTS
+                                           if isinstance(counts.get(name), (int, float))), None))
+    runs["rows"] = pd.to_numeric(rows, errors="coerce").round().astype("Int64")
     runs["counts"] = parsed.map(lambda counts: ", ".join(f"{name}={value}" for name, value in sorted(counts.items())
                                                          if not isinstance(value, (dict, list))))
     runs["model_versions"] = runs["model_versions"].map(

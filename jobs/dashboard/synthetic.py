@@ -32,6 +32,8 @@ import pyarrow.parquet as pq
 
 from models.labels import LABELS, NUM_LABELS
 
+# bumped whenever the tables written change, so a saved lake of an older layout is rewritten
+LAYOUT_VERSION = 2  # 2: sequences.forecast, KL surprise, table runs
 ROW_GROUP_ROWS = 20_000  # small groups let a one-user query skip the rest by min/max user_id
 WORDS = ("great", "awful", "scared", "lovely", "sad", "wow", "okay", "angry", "gross", "fine", "today", "work")
 QUARANTINE_REASONS = ("bad_json", "missing_field", "bad_timestamp")

@@ -16,7 +16,8 @@ def _table(component_id: str, frame) -> dash_table.DataTable:
     shown = frame.astype(str).replace({"NaT": "", "None": "", "nan": "", "<NA>": ""})
     return dash_table.DataTable(id=component_id, data=shown.to_dict("records"),
                                 columns=[{"name": column, "id": column} for column in frame.columns],
-                                page_size=20, sort_action="native", style_cell={"textAlign": "left"},
+                                page_size=20, sort_action="native", style_table={"overflowX": "auto"},
+                                style_cell={"textAlign": "left", "whiteSpace": "normal", "maxWidth": "28em"},
                                 style_header={"fontWeight": "bold", "backgroundColor": "#e8eef5"},
                                 style_data_conditional=[
                                     {"if": {"filter_query": f'{{{column}}} = "{status}"'}, "color": colour}
@@ -24,10 +25,15 @@ def _table(component_id: str, frame) -> dash_table.DataTable:
                                     for status, colour in (("failed", "#c0392b"), ("unfinished", "#e67e22"), ("missing", "#e67e22"))])
 
 
+def _runs_shown(runs):
+    """The runs as the table shows them: start to the second, no end (the duration says it), no id."""
+    return runs.drop(columns=["run_id", "ended_at"]).assign(started_at=runs["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+
+
 def layout(start: str | None = None, end: str | None = None, **_: str) -> html.Div:
     config = current_config()
     start, end = default_range(config.lake, start, end)
-    runs = queries.stage_runs(config.lake, start, end)
+    runs = config.stage_runs(start, end)
     gates = queries.with_recorded_gates(queries.quality_gates(config.lake, start, end), runs)
     failed = int((gates["status"] != "ok").sum()) if len(gates) else 0
     unfinished = runs[runs["status"] != "succeeded"]
@@ -38,9 +44,9 @@ def layout(start: str | None = None, end: str | None = None, **_: str) -> html.D
         html.H2(f"Stage runs: {len(runs)}, {int((runs['status'] == 'failed').sum())} failed, "
                 f"{int((runs['status'] == 'unfinished').sum())} unfinished"),
         graph("health-runs-figure", figures.stage_runs_figure(runs)),
-        _table("health-runs", runs.drop(columns=["run_id"])),
+        _table("health-runs", _runs_shown(runs)),
         html.Details([html.Summary(f"Failed or unfinished runs ({len(unfinished)})"),
-                      _table("health-problem-runs", unfinished[["stage", "date", "status", "started_at", "error"]])],
+                      _table("health-problem-runs", _runs_shown(unfinished)[["stage", "date", "status", "started_at", "error"]])],
                      open=True) if len(unfinished) else html.P("Every recorded run succeeded.", className="empty"),
         html.H2("Model versions"),
         _table("health-models", queries.model_versions(config.lake, start, end)),

@@ -205,3 +205,21 @@ def test_run_health_lists_every_stage_run_with_the_planted_failures(served):
     assert {gate["recorded"] for gate in gates} == {"succeeded"} and len(gates) == 2 * len(days)
     figure = find(page, "health-runs-figure").figure
     assert {trace["name"] for trace in figure["data"]} == {*RUN_STAGES, "failed", "unfinished"}
+
+
+def test_cached_runs_equal_the_direct_query_and_follow_new_runs(synthetic_lake, tmp_path):
+    import shutil
+
+    from jobs.dashboard import queries
+    from jobs.lake import append_run_record
+    from jobs.settings import Settings
+
+    lake = tmp_path / "lake"
+    shutil.copytree(synthetic_lake, lake)
+    config = DashboardConfig(lake=lake, landing=lake, salt=SALT)
+    days = SMALL.day_list
+    pd.testing.assert_frame_equal(config.stage_runs(days[0], days[-1]), queries.stage_runs(lake, days[0], days[-1]))
+    append_run_record(Settings(lake=lake), {"run_id": "new", "stage": "report", "date": days[-1], "status": "started",
+                                            "started_at": pd.Timestamp("2030-01-01", tz="UTC")})
+    latest = config.stage_runs(days[-1], days[-1])
+    assert latest.iloc[0]["run_id"] == "new" and latest.iloc[0]["status"] == "unfinished"  # a new file is read
