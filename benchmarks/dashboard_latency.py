@@ -28,7 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from jobs.dashboard.synthetic import SyntheticLake, write_synthetic_lake
+from jobs.dashboard.synthetic import LAYOUT_VERSION, SyntheticLake, write_synthetic_lake
 
 GOALS = {"overview": 2.0, "transitions": 2.0, "user": 1.0, "health": None}
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -107,7 +107,7 @@ def main() -> None:
 
     shape = SyntheticLake(users=args.users, days=args.days, end=dt.date(2026, 3, 31), seed=0)
     stamp = args.lake / "shape.json"
-    wanted = json.dumps({**dataclasses.asdict(shape), "end": shape.end.isoformat()}, sort_keys=True)
+    wanted = json.dumps({**dataclasses.asdict(shape), "end": shape.end.isoformat(), "layout": LAYOUT_VERSION}, sort_keys=True)
     if args.regenerate or not stamp.exists() or stamp.read_text() != wanted:
         shutil.rmtree(args.lake, ignore_errors=True)
         started = time.perf_counter()
@@ -144,7 +144,7 @@ def main() -> None:
             "transitions": (f"{base}/transitions?start={change_day}&end={shape.end}&min_confidence=0.6&sort=score:desc",
                             "transitions-table", 0, True),
             "user": (f"{base}/user/{shown}?end={shape.end}", "user-timeline", 3, False),
-            "health": (f"{base}/health?start={start}&end={shape.end}", "health-counts", 2, False),
+            "health": (f"{base}/health?start={start}&end={shape.end}", "health-runs-figure", 3, False),
         }
         results = {}
         for name, (url, marker, plots, table) in views.items():

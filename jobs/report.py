@@ -25,6 +25,7 @@ import hmac
 import html
 import json
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -571,7 +572,8 @@ def run(settings: Settings, run_date: dt.date, *, top_transitions: int = 5) -> P
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``emodrift report --date YYYY-MM-DD``: write that day's dashboard."""
+    """``emodrift report --date YYYY-MM-DD``: write that day's dashboard, recorded in table
+    ``runs`` like every other stage (under the stage's run lock)."""
     parser = argparse.ArgumentParser(prog="emodrift report", description=__doc__.splitlines()[0])
     parser.add_argument("--date", required=True, help="as-of date, YYYY-MM-DD")
     parser.add_argument("--top", type=int, default=5, help="transitions shown with timelines and examples (default 5)")
@@ -583,7 +585,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if args.top < 0:
         parser.error(f"--top must be >= 0, got {args.top}")
-    path = run(Settings.from_args(args), run_date, top_transitions=args.top)
+    from jobs.lake import LakeBusyError
+    from jobs.stage import stage_run
+
+    settings = Settings.from_args(args)
+    try:
+        with stage_run(settings, "report", run_date) as record:
+            path = run(settings, run_date, top_transitions=args.top)
+            record.result = {"path": str(path), "bytes": path.stat().st_size, "top_transitions": args.top}
+    except (OSError, ValueError, LakeBusyError) as error:
+        print(f"emodrift report: {error}", file=sys.stderr)
+        return 1
     print(f"wrote {path}")
     return 0
 

@@ -118,26 +118,75 @@ def before_after_figure(before: np.ndarray | None, after: np.ndarray | None, tit
     return _figure(data, title, barmode="group", yaxis={"title": {"text": "probability"}, "range": [0, 1]})
 
 
-def surprise_figure(sequence: pd.DataFrame, transitions: pd.DataFrame, title: str = "Temporal model: surprise per day") -> Figure:
-    """The temporal model's surprise per day (how unexpected the day was given the past).
+FORECAST_ABSENT = "forecast not in this lake (its sequences predate the drift stage's forecast column)"
+FORECAST_EMPTY = "no forecast for these days (no temporal model was fitted)"
 
-    A ``forecast`` column (the model's predicted distribution), when the sequences carry one,
-    is drawn as the predicted probability of the day's dominant label.
+
+def _forecast_matrix(sequence: pd.DataFrame) -> np.ndarray | None:
+    """(days, labels) forecasts with NaN rows where none was made; None when there is none at all."""
+    if "forecast" not in sequence:
+        return None
+    rows = [np.asarray(value, dtype=float) if value is not None and np.size(value) == len(LABELS) else np.full(len(LABELS), np.nan)
+            for value in sequence["forecast"]]
+    matrix = np.vstack(rows) if rows else np.empty((0, len(LABELS)))
+    return None if np.isnan(matrix).all() else matrix
+
+
+def forecast_figure(sequence: pd.DataFrame, transitions: pd.DataFrame,
+                    title: str = "Temporal model: forecast against actual, and surprise") -> Figure:
+    """What the temporal model expected each day against what the user felt, and its surprise.
+
+    Top panel: the day's actual distribution stacked (filled, as on the timeline) with the
+    forecast's stacked boundaries drawn over it as dotted lines of the same colours (where a
+    dotted line leaves its band's edge, the day differed from the forecast) and the forecast's
+    top label marked above each day. Bottom panel: surprise, KL(actual || forecast) in nats.
+    Without a ``forecast`` column (older lakes) or without any forecast value, only the
+    surprise is drawn and the figure says why.
     """
     surprise = pd.to_numeric(sequence.get("surprise", pd.Series(dtype=float)), errors="coerce")
-    if sequence.empty or surprise.isna().all():
+    if sequence.empty or (surprise.isna().all() and _forecast_matrix(sequence) is None):
         return _empty(title, "no surprise values (the temporal model did not run for this window)")
     days = list(sequence["day"].astype(str).str[:10])
-    data = [{"type": "scatter", "x": days, "y": _values(surprise), "mode": "lines+markers", "name": "surprise",
-             "line": {"color": "#8e44ad"}}]
-    layout: dict[str, Any] = {"yaxis": {"title": {"text": "surprise (nats)"}, "rangemode": "tozero"}}
-    if "forecast" in sequence:
-        predicted = [float(np.asarray(forecast)[int(np.argmax(probs))]) if forecast is not None else None
-                     for forecast, probs in zip(sequence["forecast"], sequence["probs"])]
-        data.append({"type": "scatter", "x": days, "y": predicted, "name": "forecast p(dominant)", "yaxis": "y2",
-                     "mode": "lines", "line": {"dash": "dot", "color": "#16a085"}})
-        layout["yaxis2"] = {"title": {"text": "forecast"}, "overlaying": "y", "side": "right", "range": [0, 1]}
-    return _figure(data, title, shapes=_change_lines(transitions, width=1), **layout)
+    surprise_trace = {"type": "scatter", "x": days, "y": _values(surprise), "mode": "lines+markers", "name": "surprise",
+                      "line": {"color": "#8e44ad"}}
+    forecast = _forecast_matrix(sequence)
+    if forecast is None:
+        note = FORECAST_ABSENT if "forecast" not in sequence else FORECAST_EMPTY
+        return _figure([surprise_trace], title, shapes=_change_lines(transitions, width=1),
+                       yaxis={"title": {"text": "surprise (nats)"}, "rangemode": "tozero"},
+                       annotations=[{"text": note, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 1.0,
+                                     "yanchor": "bottom", "font": {"size": 11, "color": "#7f8c8d"}}])
+    actual = np.vstack([np.asarray(value, dtype=float) for value in sequence["probs"]]).round(4)
+    forecast = forecast.round(4)
+    boundaries = np.cumsum(forecast, axis=1)
+    data: list[dict[str, Any]] = []
+    for index, label in enumerate(LABELS):
+        data.append({"type": "scatter", "x": days, "y": actual[:, index].tolist(), "name": label, "mode": "lines",
+                     "stackgroup": "actual", "legendgroup": label, "line": {"width": 0.5, "color": LABEL_COLOURS[label]},
+                     "opacity": 0.6, "xaxis": "x", "yaxis": "y"})
+    for index, label in enumerate(LABELS):
+        data.append({"type": "scatter", "x": days, "y": _values(pd.Series(boundaries[:, index])),
+                     "customdata": _values(pd.Series(forecast[:, index])), "name": f"forecast {label}", "mode": "lines",
+                     "legendgroup": label, "showlegend": False, "connectgaps": False,
+                     "hovertemplate": f"forecast {label}: %{{customdata:.2f}}<extra></extra>",
+                     "line": {"dash": "dot", "width": 2, "color": LABEL_COLOURS[label]}, "xaxis": "x", "yaxis": "y"})
+    made = ~np.isnan(forecast).all(axis=1)
+    top = [LABELS[int(np.nanargmax(row))] if ok else None for row, ok in zip(forecast, made)]
+    data.append({"type": "scatter", "x": [day for day, label in zip(days, top) if label], "y": [1.04] * int(made.sum()),
+                 "mode": "markers", "name": "forecast: top label", "text": [label for label in top if label],
+                 "hovertemplate": "forecast top label: %{text}<extra></extra>",
+                 "marker": {"symbol": "triangle-down", "size": 9, "color": [LABEL_COLOURS[label] for label in top if label],
+                            "line": {"width": 1, "color": "#2c3e50"}}, "xaxis": "x", "yaxis": "y"})
+    data.append({**surprise_trace, "xaxis": "x2", "yaxis": "y2"})
+    return _figure(
+        data, title, height=460,
+        xaxis={"anchor": "y", "matches": "x2", "showticklabels": False},
+        xaxis2={"anchor": "y2"},
+        yaxis={"anchor": "x", "domain": [0.36, 1.0], "range": [0, 1.08],
+               "title": {"text": "actual (filled) vs forecast (dotted)"}},
+        yaxis2={"anchor": "x2", "domain": [0.0, 0.3], "title": {"text": "surprise (nats)"}, "rangemode": "tozero"},
+        shapes=_change_lines(transitions, (("x", "y domain"), ("x2", "y2 domain")), width=1),
+    )
 
 
 def probabilities_figure(rows: dict[str, Sequence[float] | None], title: str) -> Figure:
@@ -169,3 +218,32 @@ def quarantine_figure(reasons: pd.DataFrame) -> Figure:
     data = [{"type": "bar", "x": list(group["landing_dt"]), "y": [int(value) for value in group["lines"]], "name": str(reason)}
             for reason, group in reasons.groupby("reason", sort=True)]
     return _figure(data, title, barmode="stack", xaxis={"type": "category"}, yaxis={"title": {"text": "lines"}})
+
+
+RUN_STATUS_MARKERS = {"failed": ("x", "#c0392b"), "unfinished": ("diamond-open", "#e67e22")}
+
+
+def stage_runs_figure(runs: pd.DataFrame) -> Figure:
+    """Run time per stage per day (:func:`queries.stage_runs`): a line per stage through its
+    runs, failed and unfinished runs marked on top (an unfinished one at its stage's median)."""
+    title = "Stage runs per day: duration (runs table)"
+    if runs.empty:
+        return _empty(title, "no runs recorded in this range")
+    data = []
+    for stage, group in runs.sort_values("date").groupby("stage", sort=True):
+        finished = group[group["status"] == "succeeded"]
+        data.append({"type": "scatter", "x": list(finished["date"]), "y": _values(finished["duration_s"], 1),
+                     "name": str(stage), "mode": "lines+markers", "text": _values(finished["rows"], 0),
+                     "hovertemplate": f"{stage} %{{x}}: %{{y}} s, rows %{{text}}<extra></extra>"})
+    for status, (symbol, colour) in RUN_STATUS_MARKERS.items():
+        marked = runs[runs["status"] == status]
+        if marked.empty:
+            continue
+        median = runs.groupby("stage")["duration_s"].median()
+        durations = marked["duration_s"].fillna(marked["stage"].map(median)).fillna(0.0)
+        errors = [f"{stage}: {error}" if isinstance(error, str) and error else str(stage)
+                  for stage, error in zip(marked["stage"], marked["error"])]
+        data.append({"type": "scatter", "x": list(marked["date"]), "y": _values(durations, 1), "name": status,
+                     "mode": "markers", "text": errors, "hovertemplate": f"{status} %{{x}}: %{{text}}<extra></extra>",
+                     "marker": {"symbol": symbol, "size": 12, "color": colour, "line": {"width": 2, "color": colour}}})
+    return _figure(data, title, yaxis={"title": {"text": "seconds"}, "rangemode": "tozero"})

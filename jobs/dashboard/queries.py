@@ -35,6 +35,8 @@ import pandas as pd
 from models.labels import LABEL_INDEX, LABELS
 
 SNAPSHOT_TABLES = ("sequences", "transitions")
+# the temporal model's predicted distribution per user and day (absent from older snapshots)
+FORECAST_COLUMN = "forecast"
 # the analyst columns of drift.transitions (absent from snapshots written before they existed)
 MEAN_COLUMNS = ("mean_before", "mean_after")
 EVIDENCE_COLUMNS = ("evidence_before", "evidence_after")
@@ -341,14 +343,27 @@ def snapshot_user_ids(lake: Path, as_of: str | None) -> list[str]:
 # one user
 
 
+def sequence_columns(lake: Path, as_of: str | None) -> list[str]:
+    """The columns the sequences snapshot as of ``as_of`` actually has."""
+    return _columns(snapshot_files(lake, "sequences", as_of))
+
+
 def user_sequence(lake: Path, user_id: str, as_of: str | None) -> pd.DataFrame:
-    """One user's daily rows (``day``, ``post_count``, ``probs``, ``dominant_label``, ``surprise``)."""
+    """One user's daily rows, by day.
+
+    Returns:
+        ``day``, ``post_count``, ``probs``, ``dominant_label``, ``surprise`` and, when the
+        snapshot has it, ``forecast`` (the temporal model's predicted distribution for the
+        day, from the user's earlier days; null on the first day or when no model was fitted).
+        Snapshots written before the drift stage stored forecasts have no such column.
+    """
     files = snapshot_files(lake, "sequences", as_of)
     columns = ["day", "post_count", "probs", "dominant_label", "surprise"]
     if not files:
         return pd.DataFrame(columns=columns)
+    forecast = f", {FORECAST_COLUMN}" if FORECAST_COLUMN in _columns(files) else ""
     return _query(
-        f"SELECT CAST(day AS VARCHAR) AS day, post_count, probs, dominant_label, surprise "
+        f"SELECT CAST(day AS VARCHAR) AS day, post_count, probs, dominant_label, surprise{forecast} "
         f"FROM {_parquet_source(files)} WHERE user_id = ? ORDER BY day",
         [user_id],
     )
@@ -613,6 +628,102 @@ def rows_per_landing_day(lake: Path, table: str, start: str, end: str) -> dict[s
         day = Path(file_name).parent.name.split("=", 1)[1]
         totals[day] = totals.get(day, 0) + int(rows)
     return totals
+
+
+# the count a run record names its main output by, per stage (first one present wins)
+RUN_ROW_COUNTS = ("accepted", "scored", "sequence_rows", "posts", "rows")
+RUN_COLUMNS = ("stage", "date", "status", "started_at", "ended_at", "duration_s", "rows", "counts", "error", "model_versions", "run_id")
+
+
+def run_events(lake: Path) -> pd.DataFrame:
+    """Every event of table ``runs``, as :func:`jobs.lake.read_runs` returns them."""
+    from jobs.lake import read_runs
+    from jobs.settings import Settings
+
+    return read_runs(Settings(lake=Path(lake)))
+
+
+def run_files(lake: Path) -> tuple[str, ...]:
+    """The names of table ``runs``' files: each event is one file, written once under a new
+    name, so this listing changes exactly when the table does (a cache key that costs a
+    folder listing, where reading a thousand small files takes a second)."""
+    folder = Path(lake) / "runs"
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(f"{stage.name}/{entry.name}" for stage in os.scandir(folder) if stage.is_dir()
+                        for entry in os.scandir(stage.path) if entry.name.endswith(".parquet")))
+
+
+def stage_runs(lake: Path, start: str, end: str, events: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every recorded run of every stage for dates in ``[start, end]``, from table ``runs``
+    (:func:`jobs.lake.read_runs`), one row per run, newest first.
+
+    A run appends a ``started`` event and then ``succeeded`` or ``failed``; a run with no end
+    event is ``unfinished`` (still running, or killed before it could record its end).
+
+    Args:
+        events: the table's events when the caller already holds them (:func:`run_events`).
+
+    Returns:
+        :data:`RUN_COLUMNS`: ``duration_s`` (None when unfinished), ``rows`` (the stage's main
+        count, see :data:`RUN_ROW_COUNTS`), ``counts`` (every count, ``name=value``), ``error``.
+    """
+    events = run_events(lake) if events is None else events
+    events = events[(events["date"] >= start) & (events["date"] <= end)]
+    if events.empty:
+        return pd.DataFrame(columns=list(RUN_COLUMNS))
+    started = events[events["status"] == "started"].drop_duplicates("run_id", keep="last").set_index("run_id")
+    ended = events[events["status"] != "started"].drop_duplicates("run_id", keep="last").set_index("run_id")
+    runs = started[["stage", "date", "started_at"]].join(
+        ended[["status", "ended_at", "counts", "error", "model_versions"]], how="outer")
+    runs["stage"] = runs["stage"].fillna(ended["stage"])  # an end whose start was lost still shows
+    runs["date"] = runs["date"].fillna(ended["date"])
+    runs["status"] = runs["status"].fillna("unfinished")
+    runs["duration_s"] = (runs["ended_at"] - runs["started_at"]).dt.total_seconds().round(1)
+    parsed = runs["counts"].map(_json_object)
+    rows = parsed.map(lambda counts: next((counts[name] for name in RUN_ROW_COUNTS
+                                           if isinstance(counts.get(name), (int, float))), None))
+    runs["rows"] = pd.to_numeric(rows, errors="coerce").round().astype("Int64")
+    runs["counts"] = parsed.map(lambda counts: ", ".join(f"{name}={value}" for name, value in sorted(counts.items())
+                                                         if not isinstance(value, (dict, list))))
+    runs["model_versions"] = runs["model_versions"].map(
+        lambda value: ", ".join(f"{name}={version}" for name, version in sorted(_json_object(value).items())))
+    runs = runs.reset_index().rename(columns={"index": "run_id"})
+    order = runs["started_at"].fillna(runs["ended_at"])
+    return runs.assign(_order=order).sort_values(["_order", "stage"], ascending=False, ignore_index=True)[list(RUN_COLUMNS)]
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    """A JSON object stored as text (``{}`` for anything else: null, a list, broken text)."""
+    if not isinstance(value, str):
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def with_recorded_gates(gates: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`quality_gates` output beside the gates as the pipeline ran them: the latest
+    ``check-ingest`` / ``check-score`` run of each day in :func:`stage_runs` output.
+
+    Returns:
+        ``gates``' columns plus ``recorded`` (``succeeded`` / ``failed`` / ``unfinished``, or
+        ``not run``) and ``recorded_error``; a day with a recorded gate but no manifest is kept.
+    """
+    checks = runs[runs["stage"].isin(["check-ingest", "check-score"])] if len(runs) else runs
+    if checks.empty:
+        return gates.assign(recorded="not run", recorded_error="")
+    latest = checks.sort_values("started_at", na_position="first").drop_duplicates(["stage", "date"], keep="last")
+    recorded = pd.DataFrame({"landing_dt": latest["date"].to_numpy(), "stage": latest["stage"].str.removeprefix("check-").to_numpy(),
+                             "recorded": latest["status"].to_numpy(), "recorded_error": latest["error"].fillna("").to_numpy()})
+    merged = gates.merge(recorded, on=["landing_dt", "stage"], how="outer")
+    merged["status"] = merged["status"].fillna("missing")
+    merged["problems"] = merged["problems"].fillna("no manifest")
+    merged["recorded"] = merged["recorded"].fillna("not run")
+    merged["recorded_error"] = merged["recorded_error"].fillna("")
+    return merged.sort_values(["landing_dt", "stage"], ignore_index=True)
 
 
 def _quoted(files: Sequence[str]) -> str:

@@ -4,11 +4,17 @@ For the dashboard's latency benchmark (100,000 users x 90 days would take the re
 hours on two cores), the notebook when no real lake is at hand, and the query tests. It writes
 what the dashboard reads, nothing more: the latest ``sequences`` and ``transitions`` snapshot,
 one post and one score per user and active day, ingest and score manifests and a few
-quarantined lines per day, all consistent with each other (the quality gate passes on it).
+quarantined lines per day, and the ``runs`` records of every stage and day, all consistent
+with each other (the quality gate passes on it).
 
 Known truth for tests: users whose index is a multiple of ``change_every`` switch their
 dominant label from ``LABELS[i % 7]`` to ``LABELS[(i + 3) % 7]`` on the middle day, and
-carry exactly one transition on that day.
+carry exactly one transition on that day. The ``forecast`` of a day is a stand-in for the
+temporal model (the user's previous active day, shrunk towards uniform by
+``FORECAST_SHRINKAGE``; null on a user's first day) and ``surprise`` is KL(actual || forecast),
+so a changed user's surprise peaks on the change day, where the forecast still expects the
+old label. In ``runs``, the score stage of the third day failed once before a retry
+succeeded, and the drift run of the last day has no end (killed), see :data:`PLANTED_RUNS`.
 """
 
 from __future__ import annotations
@@ -26,9 +32,16 @@ import pyarrow.parquet as pq
 
 from models.labels import LABELS, NUM_LABELS
 
+# bumped whenever the tables written change, so a saved lake of an older layout is rewritten
+LAYOUT_VERSION = 2  # 2: sequences.forecast, KL surprise, table runs
 ROW_GROUP_ROWS = 20_000  # small groups let a one-user query skip the rest by min/max user_id
 WORDS = ("great", "awful", "scared", "lovely", "sad", "wow", "okay", "angry", "gross", "fine", "today", "work")
 QUARANTINE_REASONS = ("bad_json", "missing_field", "bad_timestamp")
+FORECAST_SHRINKAGE = 0.2  # share of the forecast spread uniformly over the labels
+RUN_STAGES = ("ingest", "check-ingest", "score", "check-score", "drift", "report")
+# planted run failures, by (stage, day index): a failed attempt then a retry that succeeded,
+# and a run with a start but no end (index -1: the last day)
+PLANTED_RUNS = {("score", 2): "failed", ("drift", -1): "unfinished"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,11 +102,12 @@ def _distributions(dominant: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return noise / noise.sum(axis=1, keepdims=True)
 
 
-def _list_array(values: np.ndarray, value_type: pa.DataType) -> pa.Array:
-    """A list column from a (n, k) matrix."""
+def _list_array(values: np.ndarray, value_type: pa.DataType, null: np.ndarray | None = None) -> pa.Array:
+    """A list column from a (n, k) matrix; rows where ``null`` is True are null lists."""
     count, width = values.shape
     offsets = pa.array(np.arange(0, (count + 1) * width, width, dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1), type=value_type))
+    mask = None if null is None else pa.array(null, pa.bool_())
+    return pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1), type=value_type), mask=mask)
 
 
 def _chunks(shape: SyntheticLake) -> Iterator[np.ndarray]:
@@ -136,14 +150,17 @@ def write_synthetic_lake(lake: Path, shape: SyntheticLake = SyntheticLake()) -> 
             active = _activity(users, shape)
             user_ids = np.array([user_id(index) for index in users], dtype=object)
             sequence_parts = []
+            previous = np.full((len(users), NUM_LABELS), np.nan)  # each user's latest active day
             for day_index, day in enumerate(days):
                 present = users[active[:, day_index]]
                 probabilities = _distributions(_dominant(present, day_index, shape), rng)
                 ids = user_ids[active[:, day_index]]
-                sequence_parts.append((ids, day_index, probabilities))
+                forecast = (1.0 - FORECAST_SHRINKAGE) * previous[active[:, day_index]] + FORECAST_SHRINKAGE / NUM_LABELS
+                previous[active[:, day_index]] = probabilities
+                sequence_parts.append((ids, day_index, probabilities, forecast))
                 _write_day(day_files, lake, day, day_index, present, ids, probabilities, rng)
                 posts_per_day[day] += len(present)
-            table = _sequence_table(sequence_parts, days, rng)
+            table = _sequence_table(sequence_parts, days)
             # one user's rows together: a drill-down reads one row group
             table = table.sort_by([("user_id", "ascending"), ("day", "ascending")])
             if sequence_writer is None:
@@ -160,21 +177,27 @@ def write_synthetic_lake(lake: Path, shape: SyntheticLake = SyntheticLake()) -> 
     counts["transitions"] = _write_transitions(lake, snapshot, transitions, shape)
     counts["posts"] = sum(posts_per_day.values())
     counts["quarantine"] = _write_quarantine_and_manifests(lake, posts_per_day, shape)
+    counts["runs"] = _write_runs(lake, posts_per_day, counts, shape)
     return counts
 
 
-def _sequence_table(parts: list[tuple[np.ndarray, int, np.ndarray]], days: list[str], rng: np.random.Generator) -> pa.Table:
+def _sequence_table(parts: list[tuple[np.ndarray, int, np.ndarray, np.ndarray]], days: list[str]) -> pa.Table:
     ids = np.concatenate([part[0] for part in parts])
     probabilities = np.vstack([part[2] for part in parts]).round(6)
+    forecast = np.vstack([part[3] for part in parts]).round(6)
     day_column = np.concatenate([np.full(len(part[0]), days[part[1]], dtype=object) for part in parts])
-    surprise = rng.gamma(2.0, 0.5, len(ids)).round(6)
+    first_day = np.isnan(forecast[:, 0])
+    # KL(actual || forecast), as models.temporal.inference.step_surprise defines surprise
+    with np.errstate(invalid="ignore"):
+        surprise = np.sum(probabilities * np.log(np.maximum(probabilities, 1e-12) / forecast), axis=1).round(6)
     return pa.table({
         "user_id": pa.array(ids, pa.string()),
         "day": pa.array(day_column, pa.string()),
         "post_count": pa.array(np.ones(len(ids), dtype=np.int32)),
         "probs": _list_array(probabilities, pa.float64()),
         "dominant_label": pa.array(np.array(LABELS, dtype=object)[probabilities.argmax(axis=1)], pa.string()),
-        "surprise": pa.array(surprise),
+        "surprise": pa.array(surprise, mask=first_day),
+        "forecast": _list_array(np.nan_to_num(forecast), pa.float64(), null=first_day),
     })
 
 
@@ -279,3 +302,46 @@ def _write_quarantine_and_manifests(lake: Path, posts_per_day: dict[str, int], s
             manifest_file.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         total += quarantined
     return total
+
+
+def _write_runs(lake: Path, posts_per_day: dict[str, int], counts: dict[str, int], shape: SyntheticLake) -> int:
+    """The ``runs`` records of every stage and day (one small file per event, as the stages
+    append them), with the failures of :data:`PLANTED_RUNS`; returns how many runs."""
+    from jobs.lake import append_run_record
+    from jobs.settings import Settings
+
+    import shutil
+
+    settings = Settings(lake=lake)
+    shutil.rmtree(settings.table_path("runs"), ignore_errors=True)  # runs are appended: start afresh
+    rng = np.random.default_rng([shape.seed, 3])
+    days = shape.day_list
+    planted = {(stage, index % len(days)): outcome for (stage, index), outcome in PLANTED_RUNS.items()}
+    runs = 0
+    for day_index, day in enumerate(days):
+        clock = dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc) + dt.timedelta(days=1, hours=1)
+        for stage in RUN_STAGES:
+            outcome = planted.get((stage, day_index), "succeeded")
+            attempts = ["failed", "succeeded"] if outcome == "failed" else [outcome]
+            for attempt, status in enumerate(attempts):
+                run_id = hashlib.sha256(f"{stage}|{day}|{attempt}".encode()).hexdigest()[:32]
+                seconds = float(rng.uniform(5, 60))
+                record = {"run_id": run_id, "stage": stage, "date": day, "started_at": clock, "host": "synthetic", "pid": 1,
+                          "counts": json.dumps(_run_counts(stage, posts_per_day[day], counts)), "model_versions": "{}"}
+                append_run_record(settings, {**record, "status": "started", "counts": "{}"})
+                clock += dt.timedelta(seconds=seconds)
+                if status != "unfinished":
+                    error = "ValueError: model file unreadable (planted)" if status == "failed" else None
+                    append_run_record(settings, {**record, "status": status, "ended_at": clock, "error": error})
+                runs += 1
+    return runs
+
+
+def _run_counts(stage: str, posts: int, counts: dict[str, int]) -> dict[str, object]:
+    """What each stage's run records as its counts (the keys the real stages use)."""
+    return {
+        "ingest": {"accepted": posts}, "check-ingest": {"posts": posts, "status": "ok"},
+        "score": {"posts": posts, "scored": posts}, "check-score": {"posts": posts, "status": "ok"},
+        "drift": {"sequence_rows": counts["sequences"], "transitions": counts["transitions"]},
+        "report": {"result": "dashboard.html"},
+    }[stage]

@@ -276,3 +276,24 @@ def test_the_nightly_page_loads_one_shared_local_plotly_and_stays_small(tmp_path
         assert f'src="../{shared.name}"' in text and "Plotly.newPlot" in text
         assert page.stat().st_size < 1_000_000
     assert len(list(shared.parent.glob("plotly-*.js"))) == 1
+
+
+def test_the_cli_report_is_recorded_in_runs_like_every_stage(tmp_path: Path, capsys) -> None:
+    from jobs.lake import read_runs
+
+    settings = Settings(lake=tmp_path / "lake", landing=tmp_path / "landing", pseudonym_salt=SALT)
+    assert main(["--date", RUN_DATE.isoformat(), "--lake", str(settings.lake)]) == 0
+    runs = read_runs(settings)
+    assert list(runs["status"]) == ["started", "succeeded"] and set(runs["stage"]) == {"report"}
+    assert set(runs["date"]) == {RUN_DATE.isoformat()} and runs["run_id"].nunique() == 1
+    counts = json.loads(runs["counts"].iloc[-1])
+    assert counts["path"] == str(settings.lake / "reports" / f"dt={RUN_DATE}" / "dashboard.html")
+    assert counts["bytes"] == Path(counts["path"]).stat().st_size
+
+    # a report that cannot be written exits 1 with the reason, and its run is recorded as failed
+    (settings.lake / "reports").rename(tmp_path / "moved")
+    (settings.lake / "reports").write_text("a file where the reports folder belongs")
+    assert main(["--date", RUN_DATE.isoformat(), "--lake", str(settings.lake)]) == 1
+    assert "emodrift report:" in capsys.readouterr().err
+    last = read_runs(settings).iloc[-1]
+    assert last["status"] == "failed" and last["error"]

@@ -1,4 +1,5 @@
-"""One user: emotion timeline with change points, before/after, evidence posts, temporal surprise."""
+"""One user: emotion timeline with change points, the temporal model's forecast against the actual
+days and its surprise, before/after, evidence posts."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def layout(user_id: str | None = None, end: str | None = None, change: str | Non
         html.H2(f"{shown}: {len(sequence)} active days, {int(sequence['post_count'].sum()) if len(sequence) else 0} posts"),
         html.Div(change_links, className="changes") if change_links else html.P("No transitions flagged for this user.", className="empty"),
         graph("user-timeline", figures.user_timeline_figure(sequence, changes, f"{shown}: daily emotion distribution")),
+        graph("user-forecast", figures.forecast_figure(sequence, changes)),
     ]
     if chosen is not None:
         before_mean, after_mean = queries.before_after_means(sequence, chosen)
@@ -82,11 +84,8 @@ def layout(user_id: str | None = None, end: str | None = None, change: str | Non
         before_posts, after_posts = texts.iloc[: len(before_posts)], texts.iloc[len(before_posts):]
         ids = config.known_user_ids(end) if not config.raw_user_ids else frozenset()
         body += [
-            html.Div([
-                graph("user-before-after", figures.before_after_figure(
-                    before_mean, after_mean, f"Before and after {chosen['changed_at']}: {chosen['from_label']} → {chosen['to_label']}")),
-                graph("user-surprise", figures.surprise_figure(sequence, changes)),
-            ], className="grid two"),
+            graph("user-before-after", figures.before_after_figure(
+                before_mean, after_mean, f"Before and after {chosen['changed_at']}: {chosen['from_label']} → {chosen['to_label']}")),
             html.H3("Evidence posts"),
             html.Div([
                 html.Div([html.H4(f"Before: most {chosen['from_label']}"),
@@ -97,8 +96,6 @@ def layout(user_id: str | None = None, end: str | None = None, change: str | Non
                           if len(after_posts) else html.P("No scored posts on this side.", className="empty")]),
             ], className="evidence", id="user-evidence"),
         ]
-    else:
-        body.append(graph("user-surprise", figures.surprise_figure(sequence, changes)))
     return html.Div(body)
 
 

@@ -159,3 +159,67 @@ def test_cached_cohort_ranges_equal_the_direct_query(analyst_lake):
     days = SMALL.day_list
     for start, end in ((days[0], days[-1]), (days[3], days[9]), (days[5], days[5])):
         pd.testing.assert_frame_equal(config.cohort_daily(start, end), queries.cohort_daily(analyst_lake, start, end))
+
+
+def find(component, component_id: str):
+    """The component with ``component_id`` in a Dash layout tree (None when absent)."""
+    if getattr(component, "id", None) == component_id:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children] if children is not None else []:
+        found = find(child, component_id)
+        if found is not None:
+            return found
+    return None
+
+
+def test_the_user_page_draws_the_forecast_against_the_actual_days(served):
+    app, _ = served
+    from jobs.dashboard.pages import user
+
+    with app.server.test_request_context("/"):
+        page = user.layout(user_id=pseudonymize(user_id(5), SALT))
+    figure = find(page, "user-forecast").figure
+    names = [trace["name"] for trace in figure["data"]]
+    assert "forecast: top label" in names and "forecast joy" in names and names[-1] == "surprise"
+    assert find(page, "user-timeline") is not None and find(page, "user-before-after") is not None
+
+
+def test_run_health_lists_every_stage_run_with_the_planted_failures(served):
+    app, _ = served
+    from jobs.dashboard.pages import health
+    from jobs.dashboard.synthetic import RUN_STAGES
+
+    days = SMALL.day_list
+    with app.server.test_request_context("/"):
+        page = health.layout(start=days[0], end=days[-1])
+    runs = find(page, "health-runs").data
+    assert len(runs) == len(RUN_STAGES) * len(days) + 1
+    assert {(run["stage"], run["date"], run["status"]) for run in runs if run["status"] != "succeeded"} == {
+        ("score", days[2], "failed"), ("drift", days[-1], "unfinished")}
+    failed = next(run for run in runs if run["status"] == "failed")
+    assert failed["error"] and float(failed["duration_s"]) > 0
+    problems = find(page, "health-problem-runs").data
+    assert len(problems) == 2
+    gates = find(page, "health-gates").data
+    assert {gate["recorded"] for gate in gates} == {"succeeded"} and len(gates) == 2 * len(days)
+    figure = find(page, "health-runs-figure").figure
+    assert {trace["name"] for trace in figure["data"]} == {*RUN_STAGES, "failed", "unfinished"}
+
+
+def test_cached_runs_equal_the_direct_query_and_follow_new_runs(synthetic_lake, tmp_path):
+    import shutil
+
+    from jobs.dashboard import queries
+    from jobs.lake import append_run_record
+    from jobs.settings import Settings
+
+    lake = tmp_path / "lake"
+    shutil.copytree(synthetic_lake, lake)
+    config = DashboardConfig(lake=lake, landing=lake, salt=SALT)
+    days = SMALL.day_list
+    pd.testing.assert_frame_equal(config.stage_runs(days[0], days[-1]), queries.stage_runs(lake, days[0], days[-1]))
+    append_run_record(Settings(lake=lake), {"run_id": "new", "stage": "report", "date": days[-1], "status": "started",
+                                            "started_at": pd.Timestamp("2030-01-01", tz="UTC")})
+    latest = config.stage_runs(days[-1], days[-1])
+    assert latest.iloc[0]["run_id"] == "new" and latest.iloc[0]["status"] == "unfinished"  # a new file is read

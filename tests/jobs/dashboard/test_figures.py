@@ -44,11 +44,9 @@ def test_user_timeline_marks_each_change_on_both_panels():
     assert figure["data"][-1]["y"] == [1, 2, 3, 1] and figure["data"][-1]["yaxis"] == "y2"
 
 
-def test_surprise_skips_the_first_day_and_explains_a_missing_model():
-    figure = figures.surprise_figure(sequence_frame(), pd.DataFrame(columns=["changed_at"]))
+def test_surprise_skips_the_first_day():
+    figure = figures.forecast_figure(sequence_frame(), pd.DataFrame(columns=["changed_at"]))
     assert figure["data"][0]["y"][0] is None and figure["data"][0]["y"][2] == 2.0
-    empty = figures.surprise_figure(sequence_frame().assign(surprise=None), pd.DataFrame(columns=["changed_at"]))
-    assert not empty["data"] and "temporal model" in empty["layout"]["annotations"][0]["text"]
 
 
 def test_before_after_and_try_a_post_bars():
@@ -83,6 +81,44 @@ def test_every_figure_is_valid_plotly():
     for figure in (figures.cohort_mix_figure(daily_frame()), figures.activity_figure(daily_frame()),
                    figures.transitions_per_day_figure(pd.DataFrame({"day": ["d"], "transitions": [1]})),
                    figures.user_timeline_figure(sequence_frame(), changes, "t"),
-                   figures.surprise_figure(sequence_frame().assign(forecast=list(sequence_frame()["probs"])), changes),
+                   figures.forecast_figure(sequence_frame().assign(forecast=[None, *sequence_frame()["probs"][1:]]), changes),
+                   figures.forecast_figure(sequence_frame(), changes),
+                   figures.stage_runs_figure(pd.DataFrame({"stage": ["ingest", "score"], "date": ["2026-01-01"] * 2,
+                                                           "status": ["succeeded", "failed"], "duration_s": [1.0, 2.0],
+                                                           "rows": [3, None], "error": [None, "boom"]})),
                    figures.before_after_figure(np.ones(7) / 7, None, "t"), figures.cohort_mix_figure(daily_frame(0))):
         go.Figure(figure)  # raises on any unknown or invalid property
+
+
+def test_forecast_is_drawn_over_the_actual_days_with_its_top_label_and_surprise():
+    forecast = [None] + [np.eye(len(LABELS))[0].tolist()] * 3  # always expects the first label
+    figure = figures.forecast_figure(sequence_frame().assign(forecast=forecast), pd.DataFrame(columns=["changed_at"]))
+    names = [trace["name"] for trace in figure["data"]]
+    assert names[: len(LABELS)] == list(LABELS) and names[-2:] == ["forecast: top label", "surprise"]
+    first_boundary = figure["data"][len(LABELS)]
+    assert first_boundary["y"][0] is None and first_boundary["y"][1:] == [1.0, 1.0, 1.0]  # stacked: all mass below
+    top = figure["data"][-2]
+    assert top["x"] == ["2026-01-02", "2026-01-03", "2026-01-04"] and top["text"] == [LABELS[0]] * 3
+    assert figure["data"][-1]["yaxis"] == "y2" and figure["data"][-1]["y"][2] == 2.0
+
+
+def test_without_a_forecast_the_surprise_is_drawn_alone_and_the_figure_says_why():
+    changes = pd.DataFrame(columns=["changed_at"])
+    older = figures.forecast_figure(sequence_frame(), changes)  # no forecast column: an older lake
+    assert [trace["name"] for trace in older["data"]] == ["surprise"]
+    assert "not in this lake" in older["layout"]["annotations"][0]["text"]
+    unfitted = figures.forecast_figure(sequence_frame().assign(forecast=None), changes)
+    assert "no temporal model" in unfitted["layout"]["annotations"][0]["text"]
+    empty = figures.forecast_figure(sequence_frame().assign(surprise=None), changes)
+    assert not empty["data"] and "temporal model" in empty["layout"]["annotations"][0]["text"]
+
+
+def test_stage_runs_figure_marks_failed_and_unfinished_runs():
+    runs = pd.DataFrame({"stage": ["ingest", "ingest", "score", "drift"], "date": ["d1", "d2", "d1", "d2"],
+                         "status": ["succeeded", "succeeded", "failed", "unfinished"], "duration_s": [10.0, 12.0, 3.0, None],
+                         "rows": [5, 6, None, None], "error": [None, None, "boom", None]})
+    figure = figures.stage_runs_figure(runs)
+    by_name = {trace["name"]: trace for trace in figure["data"]}
+    assert by_name["ingest"]["y"] == [10.0, 12.0] and by_name["failed"]["text"] == ["score: boom"]
+    assert by_name["unfinished"]["x"] == ["d2"] and by_name["unfinished"]["y"] == [0.0]  # no duration, no median for drift
+    assert not figures.stage_runs_figure(runs.iloc[0:0])["data"]

@@ -169,3 +169,61 @@ def test_evidence_days_pick_each_sides_most_telling_days(synthetic_lake):
     posts = queries.user_posts(synthetic_lake, user, FIRST, LAST, days=days)
     assert sorted(set(posts["dt"])) == days  # only those partitions were read
     assert queries.locate_posts(synthetic_lake, user, FIRST, LAST, list(posts["post_id"][:2])) == sorted(set(posts["dt"][:2]))
+
+
+def test_drill_down_reads_the_forecast_which_expects_the_old_label_on_the_change_day(synthetic_lake):
+    user = CHANGED_USERS[1]
+    index = int(user[1:])
+    sequence = queries.user_sequence(synthetic_lake, user, LAST).set_index("day")
+    first = sequence["forecast"].iloc[0]
+    assert (first is None or first is pd.NA) and np.isnan(sequence["surprise"].iloc[0])  # nothing precedes day one
+    forecast = np.asarray(sequence.loc[CHANGE_DAY, "forecast"], dtype=float)
+    assert forecast.shape == (len(LABELS),) and forecast.sum() == pytest.approx(1.0, abs=1e-5)
+    assert LABELS[int(np.argmax(forecast))] == LABELS[index % 7]  # still the label before the change
+    assert LABELS[int(np.argmax(sequence.loc[CHANGE_DAY, "probs"]))] == LABELS[(index + 3) % 7]
+    assert sequence["surprise"].idxmax() == CHANGE_DAY  # the model is most surprised where the user changed
+
+
+def test_an_older_lake_without_forecasts_still_drills_down(synthetic_lake, tmp_path):
+    import pyarrow.parquet as pq
+    import shutil
+
+    lake = tmp_path / "lake"
+    shutil.copytree(synthetic_lake, lake)
+    path = next((lake / "sequences" / f"dt={LAST}").glob("*.parquet"))
+    pq.write_table(pq.read_table(path).drop_columns(["forecast"]), path)
+    sequence = queries.user_sequence(lake, CHANGED_USERS[1], LAST)
+    assert "forecast" not in sequence and len(sequence) > 0 and sequence["surprise"].notna().any()
+
+
+def test_stage_runs_pair_each_start_with_its_end_and_find_the_planted_failures(synthetic_lake):
+    from jobs.dashboard.synthetic import RUN_STAGES
+
+    runs = queries.stage_runs(synthetic_lake, FIRST, LAST)
+    # one run per stage and day, plus the failed attempt before the planted retry
+    assert len(runs) == len(RUN_STAGES) * len(DAYS) + 1 and runs["run_id"].is_unique
+    failed = runs[runs["status"] == "failed"]
+    assert list(zip(failed["stage"], failed["date"])) == [("score", DAYS[2])] and "planted" in failed["error"].iloc[0]
+    unfinished = runs[runs["status"] == "unfinished"]
+    assert list(zip(unfinished["stage"], unfinished["date"])) == [("drift", LAST)]
+    assert unfinished["duration_s"].isna().all() and (runs.loc[runs["status"] != "unfinished", "duration_s"] > 0).all()
+    ingest = runs[runs["stage"] == "ingest"].set_index("date")["rows"]
+    manifests = {manifest["landing_dt"]: manifest["accepted"] for manifest in queries.read_stage_manifests(synthetic_lake, "ingest", FIRST, LAST)}
+    assert ingest.to_dict() == manifests  # rows per run = what the ingest manifest accepted
+    assert list(runs["started_at"]) == sorted(runs["started_at"], reverse=True)  # newest first
+    assert set(queries.stage_runs(synthetic_lake, DAYS[3], DAYS[4])["date"]) == {DAYS[3], DAYS[4]}
+    assert queries.stage_runs(Path("/nonexistent"), FIRST, LAST).empty
+
+
+def test_recorded_gates_sit_beside_the_recomputed_ones(synthetic_lake):
+    runs = queries.stage_runs(synthetic_lake, FIRST, LAST)
+    gates = queries.with_recorded_gates(queries.quality_gates(synthetic_lake, FIRST, LAST), runs)
+    assert len(gates) == 2 * len(DAYS) and set(gates["recorded"]) == {"succeeded"}
+    # a gate run that failed on a day is shown as failed, whatever the recomputation says
+    failing = runs.copy()
+    failing.loc[(failing["stage"] == "check-score") & (failing["date"] == DAYS[5]), ["status", "error"]] = ["failed", "counts differ"]
+    gates = queries.with_recorded_gates(queries.quality_gates(synthetic_lake, FIRST, LAST), failing)
+    flagged = gates[gates["recorded"] == "failed"]
+    assert list(zip(flagged["landing_dt"], flagged["stage"], flagged["recorded_error"])) == [(DAYS[5], "score", "counts differ")]
+    no_runs = queries.with_recorded_gates(queries.quality_gates(synthetic_lake, FIRST, LAST), runs.iloc[0:0])
+    assert set(no_runs["recorded"]) == {"not run"}
