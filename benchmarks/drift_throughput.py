@@ -1,7 +1,7 @@
 """Drift-stage throughput: the nightly Spark run over daily aggregates (wall, peak memory), and
 the pure-Python costs inside it (LSTM fit per 1,000 user-days, users/s of detection).
 
-``--spark``: writes ``daily_user_aggregates`` for ``--users`` x ``--days`` (synthetic: a base
+``--spark``: writes ``daily_user_landing_aggregates`` for ``--users`` x ``--days`` (synthetic: a base
 distribution per user, a fifth of them switching mid-window, 15 % of days without posts) into
 a temporary lake, then times ``jobs.detect_drift.run`` for the last day with
 ``drift_lookback_days = --days``, sampling the resident memory of the whole process tree
@@ -34,7 +34,8 @@ from score_spark import PeakMemory, tree_cpu_seconds  # noqa: E402  (benchmarks/
 
 
 def write_synthetic_aggregates(table: Path, users: int, days: int, start: dt.date, seed: int) -> int:
-    """Write ``daily_user_aggregates`` partitions as the drift job would; returns the rows written."""
+    """Write ``daily_user_landing_aggregates`` partitions as the drift job would (every post
+    landing on its own day); returns the rows written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -50,17 +51,19 @@ def write_synthetic_aggregates(table: Path, users: int, days: int, start: dt.dat
         mean = np.where((changing & (day_index >= days // 2))[:, None], switched, bases)[posting]
         probs = np.array([rng.dirichlet(20 * row + 0.1) for row in mean]).round(6)
         count = len(probs)
+        post_counts = (1 + rng.poisson(1.5, size=count)).astype(np.int32)
         ids = np.char.add(np.char.add(user_ids[posting].astype(str)[:, None], f"-{day_index}-"), np.arange(NUM_LABELS).astype(str)[None, :])
         frame = pa.table({
             "user_id": pa.array(user_ids[posting].tolist(), pa.string()),
             "day": pa.array([day] * count, pa.string()),
-            "post_count": pa.array((1 + rng.poisson(1.5, size=count)).astype(np.int32)),
-            "probs": pa.array(probs.tolist(), pa.list_(pa.float64())),
+            "post_count": pa.array(post_counts),
+            "prob_sums": pa.array((probs * post_counts[:, None]).tolist(), pa.list_(pa.float64())),
             "exemplar_post_ids": pa.array(ids.tolist(), pa.list_(pa.string())),
             "exemplar_probs": pa.array(np.minimum(1.0, probs * 1.3).round(6).tolist(), pa.list_(pa.float64())),
         })
-        (table / f"dt={day}").mkdir(parents=True, exist_ok=True)
-        pq.write_table(frame, table / f"dt={day}" / "part-0.parquet")
+        partition = table / f"dt={day}" / f"landing_dt={day}"
+        partition.mkdir(parents=True, exist_ok=True)
+        pq.write_table(frame, partition / "part-0.parquet")
         rows += count
     return rows
 

@@ -110,20 +110,23 @@ def permutation_p_value(
 
 
 class PermutationSegmentation:
-    """Binary segmentation whose every split must pass a permutation test at level ``alpha``.
+    """Binary segmentation whose every split must pass a permutation test; ``alpha`` spent per sample.
 
     The divisive procedure of Matteson & James (2014, "A nonparametric approach for multiple
     change point analysis of multivariate data", JASA 109(505)), with the squared-error split
     gain instead of the energy distance: the segment with the largest best-split gain is
-    tested by shuffling its samples (:func:`permutation_p_value`); a split with p <= ``alpha``
-    is kept and both halves become candidates, and the search stops at the first split that
-    fails. On a series without a change the chance of any flag is therefore about ``alpha``
-    when samples are exchangeable, whatever their distribution (skewed shares of one-post
-    days included): the sensitivity is a stated false-alarm rate, not a penalty fitted to data.
+    tested by shuffling its samples (:func:`permutation_p_value`); a split is kept when its
+    p-value is at most ``alpha`` times the segment's share of the series, and both halves
+    become candidates; a segment that fails is final. The whole series is tested at
+    ``alpha``; disjoint segments share it by length, so on a series without a change the
+    chance of any flag stays about ``alpha`` when samples are exchangeable, whatever their
+    distribution (skewed shares of one-post days included), and a found change does not
+    reopen the budget for spurious splits beside it. The sensitivity is a stated false-alarm
+    rate, not a penalty fitted to data.
 
     Args:
-        alpha: level of each split's test: the chance of a false alarm on an unchanging
-            exchangeable series.
+        alpha: level of the test of the whole series: the chance of a false alarm on an
+            unchanging exchangeable series.
         min_size: fewest samples on either side of a change.
         permutations: shuffles per test (the smallest p-value is 1 / (1 + permutations)).
         seed: seeds the shuffles (each split's from ``seed`` + its position), so a rerun gives
@@ -164,7 +167,8 @@ class PermutationSegmentation:
                 raise ValueError(f"weights must be {np.asarray(signal).shape[0]} positive numbers, got shape {weights.shape}")
             weights = weights[observed_rows]
         found: dict[int, float] = {}
-        segments = [(0, array.shape[0])]
+        length = array.shape[0]
+        segments = [(0, length)]
         while True:
             best: tuple[float, int, int, int] | None = None
             for start, end in segments:
@@ -179,10 +183,10 @@ class PermutationSegmentation:
                 array[start:end], None if weights is None else weights[start:end],
                 min_size=self.min_size, permutations=self.permutations, seed=self.seed + split,
             )
-            if p_value > self.alpha:
-                break
-            found[split] = p_value
             segments.remove((start, end))
+            if p_value > self.alpha * (end - start) / length:
+                continue  # final: no change inside at this segment's share of the level
+            found[split] = p_value
             segments += [(start, split), (split, end)]
         self._change_points = [int(observed_rows[index]) for index in sorted(found)]
         self._p_values = [found[index] for index in sorted(found)]

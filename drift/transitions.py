@@ -4,9 +4,10 @@ Pure numpy/pandas. :class:`~drift.detectors.PermutationSegmentation` finds where
 daily distribution shifts: binary segmentation of the square-root daily distribution (the
 variance-stabilising transform of shares, so a shift between rare labels counts like one
 between common ones), each split kept only when a permutation test of "the days are
-exchangeable" rejects at level ``1 - min_confidence``. That level is the stated false-alarm
-budget: an unchanging user gets a flag with probability about 0.05 per window, which is at
-most 5 false alarms per 100 stable user-months for any window of a month or more.
+exchangeable" rejects: the whole window at level ``1 - min_confidence``, each later segment
+at its share of that level by length. That level is the stated false-alarm budget: an
+unchanging user gets a flag with probability about 0.05 per window, which is at most 5 false
+alarms per 100 stable user-months for any window of a month or more.
 Each change is then described (dominant label before and after, Jensen-Shannon distance
 between the post-weighted mean distributions); its confidence is 1 minus the split's
 p-value, combined (Fisher) with how unusual the temporal LSTM's surprise was on the first
@@ -45,14 +46,15 @@ class TransitionOptions:
         min_size: fewest days with posts on either side of a change.
         min_magnitude: smallest Jensen-Shannon distance (0-1) worth reporting.
         min_confidence: smallest confidence (0-1) worth reporting; ``1 - min_confidence`` is
-            also the level of each split's permutation test, i.e. the chance that a user
-            whose days are exchangeable (no change) gets a flag in one window.
+            also the level of the segmentation's permutation tests (the whole window's; a
+            segment gets its share by length), i.e. the chance that a user whose days are
+            exchangeable (no change) gets a flag in one window.
         permutations: shuffles in the permutation test (the p-value floor is 1/(1+this)).
         seed: seeds the permutation test, so a rerun gives identical confidences.
     """
 
     # 0.95: the false-alarm budget of 5 per 100 stable user-months, for windows of at least a
-    # month (one test per window at level 0.05). min_size 2: a change is reported once two days
+    # month (level 0.05 per window, shared by its segments). min_size 2: a change is reported once two days
     # with posts follow it (three cost a light poster days of delay, and the test already
     # accounts for short sides). Both stated, not fitted; checked with the ground-truth cohort
     # of benchmarks/drift_quality.py, cross-fitted on two halves of its users (RESULTS.md).

@@ -1,13 +1,18 @@
 """Drift job: daily user aggregates -> user ``sequences`` -> ``transitions``, for one as-of date.
 
-Cost does not grow with history: each run first (re)writes ``daily_user_aggregates`` for the
-UTC days whose scores this landing day touched (D itself, plus the day of any late post, plus
-any day of the window that has scores but no aggregates yet, e.g. on a lake from before the
-table existed): one row per user and day with the post count, the mean fused distribution and,
-per label, the post that showed it most. The rest of the run reads only those aggregates, so
-one ``applyInPandas`` group holds at most ``drift_lookback_days`` rows whatever a user posts.
+Cost does not grow with history, and any rerun or backfill order gives the same rows: each
+run for landing day D first (re)writes ``daily_user_landing_aggregates`` for the posts that
+landed on D (plus, once, any landing day of the window with scores but no aggregates yet,
+e.g. on a lake from before the table existed): one row per user, UTC day of the posts and
+landing day, with the post count, the sum of the fused distributions and, per label, the
+post that showed it most. Those rows depend on landing D's scores alone, so rewriting them
+never changes another landing's. A snapshot as of D reads the window's rows of the landing
+days up to D only and adds them up per user and day: rerunning an old date after later
+landings brought late posts gives the snapshot it gave the first time, and one
+``applyInPandas`` group still holds at most ``drift_lookback_days`` rows whatever a user posts.
 
-extract: the aggregates with ``dt`` in [D - drift_lookback_days + 1, D].
+extract: the landing aggregates with ``dt`` in [D - drift_lookback_days + 1, D] and
+``landing_dt`` <= D, summed per user and day.
 transform: the cohort's sequences are collected to the driver (capped, users drawn
 deterministically) to fit the temporal LSTM; its weights are broadcast and each user's
 surprise, then transitions, are computed with ``groupBy("user_id").applyInPandas`` around
@@ -32,7 +37,7 @@ import pandas as pd
 
 from drift.sequences import to_user_sequence, user_sequences
 from drift.transitions import TransitionOptions, detect_transitions, link_transitions
-from jobs.lake import read_table, replace_partitions, uri
+from jobs.lake import local_path, read_table, replace_partitions, uri
 from jobs.settings import Settings
 from models.labels import LABELS, NUM_LABELS
 
@@ -47,7 +52,8 @@ SEQUENCES_SCHEMA = (
 )
 SEQUENCE_TABLE_COLUMNS = (*(column.split()[0] for column in SEQUENCES_SCHEMA.split(", ")), "dt")
 EXEMPLAR_COLUMNS = "exemplar_post_ids array<string>, exemplar_probs array<double>"
-AGGREGATES_TABLE = "daily_user_aggregates"
+AGGREGATES_TABLE = "daily_user_landing_aggregates"
+# What extract() hands to transform(): one row per user and day of the window.
 AGGREGATES_SCHEMA = f"user_id string, day string, post_count int, probs array<double>, {EXEMPLAR_COLUMNS}"
 TRANSITIONS_SCHEMA = (
     "user_id string, changed_at string, from_label string, to_label string, magnitude double, "
@@ -91,9 +97,9 @@ def window(run_date: dt.date, lookback_days: int) -> tuple[str, str]:
     return (run_date - dt.timedelta(days=lookback_days - 1)).isoformat(), run_date.isoformat()
 
 
-def partition_values(spark: SparkSession, table_path: str, pattern: str) -> list[str]:
-    """The ``dt`` values of the partition folders under ``table_path`` matching a glob such as
-    ``dt=*/landing_dt=2026-01-15`` (sorted, unique; empty when the table does not exist)."""
+def partition_values(spark: SparkSession, table_path: str, pattern: str, column: str = "dt") -> list[str]:
+    """The ``column`` values of the partition folders under ``table_path`` matching a glob such
+    as ``dt=*/landing_dt=2026-01-15`` (sorted, unique; empty when the table does not exist)."""
     jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(f"{uri(table_path)}/{pattern}")
     file_system = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -101,33 +107,31 @@ def partition_values(spark: SparkSession, table_path: str, pattern: str) -> list
     values = set()
     for status in statuses:
         for part in str(status.getPath().toString()).split("/"):
-            if part.startswith("dt="):
-                values.add(part[len("dt="):])
+            if part.startswith(f"{column}="):
+                values.add(part[len(column) + 1:])
     return sorted(values)
 
 
-def days_to_aggregate(spark: SparkSession, settings: Settings, run_date: dt.date) -> list[str]:
-    """UTC days whose aggregates tonight's run must (re)write: the days landing day D wrote
-    scores under, and the days of the window with scores but no aggregates yet."""
-    scores_path = str(settings.table_path("scores"))
-    touched = partition_values(spark, scores_path, f"dt=*/landing_dt={run_date.isoformat()}")
+def landings_to_aggregate(spark: SparkSession, settings: Settings, run_date: dt.date) -> list[str]:
+    """Landing days whose aggregates tonight's run must (re)write: D itself, and the landing
+    days of the window that have scores but no aggregates yet."""
     first, last = window(run_date, settings.drift_lookback_days)
-    scored = {day for day in partition_values(spark, scores_path, "dt=*") if first <= day <= last}
-    aggregated = set(partition_values(spark, str(settings.table_path(AGGREGATES_TABLE)), "dt=*"))
-    return sorted(set(touched) | (scored - aggregated))
+    scored = partition_values(spark, str(settings.table_path("scores")), "dt=*/landing_dt=*", "landing_dt")
+    aggregated = set(partition_values(spark, str(settings.table_path(AGGREGATES_TABLE)), "dt=*/landing_dt=*", "landing_dt"))
+    return sorted({last} | {landing for landing in scored if first <= landing <= last and landing not in aggregated})
 
 
-def daily_aggregates(scores: DataFrame) -> DataFrame:
-    """Per user per UTC day: post count, mean fused distribution (renormalised, rounded) and,
-    per label, the post with the highest probability of it (ties: the larger post id).
+def landing_aggregates(scores: DataFrame) -> DataFrame:
+    """Per user, UTC day and landing day: post count, sum of the fused distributions and, per
+    label, the post with the highest probability of it (ties: the larger post id).
 
-    Same means as :func:`drift.sequences.build_daily_sequences`, computed in Spark so only one
-    row per user-day leaves the executors.
+    Sums, not means, so the rows of several landing days add up to the day's mean exactly
+    (:func:`combine_landings`); computed in Spark so one row per user-day-landing leaves the
+    executors.
     """
     from pyspark.sql import functions as F
 
     probability = [F.col("fused_probs")[index].cast("double") for index in range(NUM_LABELS)]
-    means = [F.avg(probability[index]).alias(f"mean_{index}") for index in range(NUM_LABELS)]
     strongest = [
         F.max(F.struct(probability[index].alias("p"), F.col("post_id").alias("id"))).alias(f"top_{index}")
         for index in range(NUM_LABELS)
@@ -135,61 +139,91 @@ def daily_aggregates(scores: DataFrame) -> DataFrame:
     aggregated = (
         scores.where(F.col("fused_probs").isNotNull())
         .withColumn("day", F.date_format("created_at", "yyyy-MM-dd"))
-        .groupBy("user_id", "day")
-        .agg(F.count(F.lit(1)).cast("int").alias("post_count"), *means, *strongest)
+        .groupBy("user_id", "day", "landing_dt")
+        .agg(F.count(F.lit(1)).cast("int").alias("post_count"),
+             *[F.sum(probability[index]).alias(f"sum_{index}") for index in range(NUM_LABELS)], *strongest)
     )
-    total = sum((F.col(f"mean_{index}") for index in range(1, NUM_LABELS)), F.col("mean_0"))
     return aggregated.select(
         "user_id",
         "day",
         "post_count",
-        F.array(*[F.round(F.col(f"mean_{index}") / total, DECIMALS) for index in range(NUM_LABELS)]).alias("probs"),
+        F.array(*[F.col(f"sum_{index}") for index in range(NUM_LABELS)]).alias("prob_sums"),
+        F.array(*[F.col(f"top_{index}.id") for index in range(NUM_LABELS)]).alias("exemplar_post_ids"),
+        F.array(*[F.col(f"top_{index}.p") for index in range(NUM_LABELS)]).alias("exemplar_probs"),
+        F.col("day").alias("dt"),  # a late post's created_at date is its dt: each row stays in its partition
+        "landing_dt",
+    )
+
+
+def combine_landings(aggregates: DataFrame) -> DataFrame:
+    """Per user and UTC day: the landing days' rows added up (:data:`AGGREGATES_SCHEMA`): post
+    count, mean fused distribution (renormalised, rounded) and, per label, the strongest post.
+
+    Same means as :func:`drift.sequences.build_daily_sequences` over all those posts.
+    """
+    from pyspark.sql import functions as F
+
+    sums = [F.sum(F.col("prob_sums")[index]).alias(f"sum_{index}") for index in range(NUM_LABELS)]
+    strongest = [
+        F.max(F.struct(F.col("exemplar_probs")[index].alias("p"), F.col("exemplar_post_ids")[index].alias("id")))
+        .alias(f"top_{index}")
+        for index in range(NUM_LABELS)
+    ]
+    combined = aggregates.groupBy("user_id", "day").agg(F.sum("post_count").cast("int").alias("post_count"), *sums, *strongest)
+    total = sum((F.col(f"sum_{index}") for index in range(1, NUM_LABELS)), F.col("sum_0"))
+    return combined.select(
+        "user_id",
+        "day",
+        "post_count",
+        F.array(*[F.round(F.col(f"sum_{index}") / total, DECIMALS) for index in range(NUM_LABELS)]).alias("probs"),
         F.array(*[F.col(f"top_{index}.id") for index in range(NUM_LABELS)]).alias("exemplar_post_ids"),
         F.array(*[F.round(F.col(f"top_{index}.p"), DECIMALS) for index in range(NUM_LABELS)]).alias("exemplar_probs"),
     )
 
 
-def refresh_aggregates(spark: SparkSession, settings: Settings, run_date: dt.date) -> int:
-    """(Re)write ``daily_user_aggregates`` for :func:`days_to_aggregate`; returns how many days.
+def daily_aggregates(scores: DataFrame) -> DataFrame:
+    """Per user per UTC day (:data:`AGGREGATES_SCHEMA`) straight from scores with ``landing_dt``."""
+    return combine_landings(landing_aggregates(scores))
 
-    Reads only those days' scores. A day whose scores have no usable row gets an empty
-    partition, so stale aggregates never outlive their scores.
+
+def refresh_aggregates(spark: SparkSession, settings: Settings, run_date: dt.date) -> int:
+    """(Re)write the landing aggregates of :func:`landings_to_aggregate`; returns how many landing days.
+
+    Reads only those landing days' scores. Each landing day's partitions are replaced as one
+    (``dt=*/landing_dt=L``), so a landing day whose scores lost a day loses its aggregates too.
     """
     from pyspark.sql import functions as F
 
-    days = days_to_aggregate(spark, settings, run_date)
+    landings = landings_to_aggregate(spark, settings, run_date)
     scores = read_table(spark, settings, "scores")
-    if not days or scores is None:
+    if scores is None:
         return 0
-    day = F.col("dt").cast("string")
-    selected = scores.where(day.isin(days)).select("post_id", "user_id", "created_at", "fused_probs", day.alias("dt"))
-    # a late post's created_at date is its dt, so grouping by day keeps each row in its partition
-    aggregates = daily_aggregates(selected).withColumn("dt", F.col("day"))
+    landing = F.col("landing_dt").cast("string")
+    selected = scores.where(landing.isin(landings)).select(
+        "post_id", "user_id", "created_at", "fused_probs", landing.alias("landing_dt")
+    )
+    aggregates = landing_aggregates(selected).cache()
     table_path = str(settings.table_path(AGGREGATES_TABLE))
-    # Each day is published atomically on its own (a day with no usable score gets an empty
-    # partition); the aggregates are computed once for all of them.
-    aggregates = aggregates.cache()
     try:
-        for day_value in sorted(days):
-            replace_partitions(aggregates.where(F.col("dt") == day_value), table_path, ["dt"], f"dt={day_value}",
-                               empty_partition=f"dt={day_value}")
+        for landing_value in landings:
+            replace_partitions(aggregates.where(F.col("landing_dt") == landing_value), table_path,
+                               ["dt", "landing_dt"], f"dt=*/landing_dt={landing_value}")
     finally:
         aggregates.unpersist()
-    return len(days)
+    return len(landings)
 
 
 def extract(spark: SparkSession, settings: Settings, run_date: dt.date) -> DataFrame:
-    """The daily aggregates of the look-back window (an empty frame when there are none)."""
+    """The window's daily aggregates as known on D: landing days up to D only, added up per
+    user and day (an empty frame when there are none)."""
     from pyspark.sql import functions as F
 
     aggregates = read_table(spark, settings, AGGREGATES_TABLE)
     if aggregates is None:
         return spark.createDataFrame([], AGGREGATES_SCHEMA)
     first, last = window(run_date, settings.drift_lookback_days)
-    day = F.col("dt").cast("string")
-    return aggregates.where((day >= first) & (day <= last)).select(
-        "user_id", "day", "post_count", "probs", "exemplar_post_ids", "exemplar_probs"
-    )
+    day, landing = F.col("dt").cast("string"), F.col("landing_dt").cast("string")
+    return combine_landings(aggregates.where((day >= first) & (day <= last) & (landing <= last)))
 
 
 def fit_cohort_model(daily: DataFrame, options: DriftOptions, initial: TemporalLSTM | None = None) -> TemporalLSTM | None:
@@ -230,64 +264,42 @@ def fit_cohort_model(daily: DataFrame, options: DriftOptions, initial: TemporalL
     )
 
 
-def _file_system(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    """The Hadoop file system of ``path`` and its Hadoop ``Path`` (local folders and object stores alike)."""
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
+def checkpoint_folder(settings: Settings) -> Path:
+    """``<lake>/temporal_checkpoints``: one ``dt=D/<model_version>.safetensors`` per as-of date."""
+    return local_path(settings.table_path(CHECKPOINTS_FOLDER))
 
 
-def last_checkpoint(spark: SparkSession, settings: Settings, run_date: dt.date) -> str | None:
+def last_checkpoint(settings: Settings, run_date: dt.date) -> Path | None:
     """The checkpoint of the latest as-of date before ``run_date``, or None.
 
     Strictly before: rerunning a date starts from the same weights as its first run did.
     """
-    folder = str(settings.table_path(CHECKPOINTS_FOLDER))
-    earlier = [day for day in partition_values(spark, folder, "dt=*") if day < run_date.isoformat()]
-    for day in reversed(earlier):
-        file_system, pattern = _file_system(spark, f"{uri(folder)}/dt={day}/*.safetensors")
-        found = sorted(str(status.getPath().toString()) for status in (file_system.globStatus(pattern) or []))
-        if found:
-            return found[-1]
-    return None
+    earlier = [
+        path for path in checkpoint_folder(settings).glob("dt=*/*.safetensors")
+        if path.parent.name.removeprefix("dt=") < run_date.isoformat()
+    ]
+    return max(earlier, key=lambda path: (path.parent.name, path.name)) if earlier else None
 
 
-def load_checkpoint(spark: SparkSession, path: str) -> TemporalLSTM:
-    """Read a checkpoint written by :func:`save_checkpoint` (copied to a local temporary file first)."""
-    import tempfile
+def save_checkpoint(settings: Settings, run_date: dt.date, model: TemporalLSTM) -> Path:
+    """Write tonight's model as ``temporal_checkpoints/dt=D/<version>.safetensors``; returns its path.
 
-    from models.temporal.inference import load_temporal_model
-
-    file_system, source = _file_system(spark, path)
-    with tempfile.TemporaryDirectory() as folder:
-        local = Path(folder) / "model.safetensors"
-        file_system.copyToLocalFile(False, source, spark.sparkContext._jvm.org.apache.hadoop.fs.Path(str(local)), True)
-        return load_temporal_model(local)
-
-
-def save_checkpoint(spark: SparkSession, settings: Settings, run_date: dt.date, model: TemporalLSTM) -> str:
-    """Write tonight's model as ``temporal_checkpoints/dt=D/<version>.safetensors``, replacing
-    any earlier run's for D; returns its path. The file appears under its final name by one
-    rename, so a reader never sees half a checkpoint."""
-    import tempfile
-
+    The file is written under a hidden name and renamed, so a reader never sees half of it;
+    an earlier run's checkpoint for D is removed first (a crash in between leaves D without
+    one, and the next night starts from the date before).
+    """
     from models.temporal.inference import model_version, save_temporal_model
 
-    folder = f"{uri(settings.table_path(CHECKPOINTS_FOLDER))}/dt={run_date.isoformat()}"
-    file_system, target_folder = _file_system(spark, folder)
-    hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
-    with tempfile.TemporaryDirectory() as local_folder:
-        local = Path(local_folder) / "model.safetensors"
-        save_temporal_model(model, local)
-        staged = hadoop_path(f"{folder}.staging")
-        file_system.delete(staged, True)
-        file_system.mkdirs(staged)
-        final_name = f"{model_version(model)}.safetensors"
-        file_system.copyFromLocalFile(False, True, hadoop_path(str(local)), hadoop_path(f"{folder}.staging/{final_name}"))
-    file_system.delete(target_folder, True)
-    if not file_system.rename(staged, target_folder):
-        raise OSError(f"could not publish the temporal checkpoint {folder}")
-    return f"{folder}/{final_name}"
+    folder = checkpoint_folder(settings) / f"dt={run_date.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{model_version(model)}.safetensors"
+    for old in folder.glob("*.safetensors"):
+        if old != target:
+            old.unlink()
+    hidden = folder / f".{target.name}.tmp"
+    save_temporal_model(model, hidden)
+    hidden.replace(target)
+    return target
 
 
 # One rebuilt model per Python worker and model version: workers are reused across tasks,
@@ -450,18 +462,20 @@ def run(
         options: model and detection options; defaults with ``settings.device`` resolved.
 
     Returns:
-        ``{"users": ..., "sequence_rows": ..., "transitions": ..., "aggregated_days": ...,
-        "warm_started": ...}`` (``aggregated_days``: how many days of ``daily_user_aggregates``
-        this run (re)wrote; ``warm_started``: 1 when the LSTM fit started from the last
+        ``{"users": ..., "sequence_rows": ..., "transitions": ..., "aggregated_landings": ...,
+        "warm_started": ...}`` (``aggregated_landings``: how many landing days of
+        ``daily_user_landing_aggregates`` this run (re)wrote; ``warm_started``: 1 when the LSTM fit started from the last
         earlier checkpoint in the lake, else 0).
     """
+    from models.temporal.inference import load_temporal_model
+
     if options is None:
         from models.devices import resolve_device
 
         options = DriftOptions(device=str(resolve_device(settings.device)))
-    aggregated_days = refresh_aggregates(spark, settings, run_date)
-    checkpoint = last_checkpoint(spark, settings, run_date)
-    initial = None if checkpoint is None else load_checkpoint(spark, checkpoint)
+    aggregated_landings = refresh_aggregates(spark, settings, run_date)
+    checkpoint = last_checkpoint(settings, run_date)
+    initial = None if checkpoint is None else load_temporal_model(checkpoint)
     sequences, transitions, model = transform(
         extract(spark, settings, run_date), run_date=run_date, options=options,
         previous=previous_snapshot(spark, settings, run_date), initial=initial,
@@ -473,9 +487,9 @@ def run(
     finally:
         sequences.unpersist()
     if model is not None:
-        save_checkpoint(spark, settings, run_date, model)
+        save_checkpoint(settings, run_date, model)
     return {"users": users, "sequence_rows": sequence_rows, "transitions": transition_rows,
-            "aggregated_days": aggregated_days, "warm_started": int(initial is not None and model is not None)}
+            "aggregated_landings": aggregated_landings, "warm_started": int(initial is not None and model is not None)}
 
 
 def main(argv: list[str] | None = None) -> int:

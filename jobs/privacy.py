@@ -37,7 +37,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "quarantine": ("landing_dt",),
     "sequences": ("dt",),
     "transitions": ("dt",),
-    "daily_user_aggregates": ("dt",),
+    "daily_user_aggregates": ("dt",),  # lakes written before the landing-keyed aggregates
+    "daily_user_landing_aggregates": ("dt", "landing_dt"),
 }
 
 

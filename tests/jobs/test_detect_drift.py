@@ -79,8 +79,8 @@ def test_window_bounds() -> None:
 def test_run_writes_sequences_and_transitions(spark, lake_settings) -> None:
     counts = run(spark, lake_settings, RUN_DATE)
     # changer 20 days, steady 18 days (two skipped), once 1 day; the December post is outside.
-    # First run on this lake: every scored day of the window gets its aggregates.
-    assert counts == {"users": 3, "sequence_rows": 39, "transitions": 1, "aggregated_days": 20, "warm_started": 0}
+    # First run on this lake: every landing day of the window gets its aggregates.
+    assert counts == {"users": 3, "sequence_rows": 39, "transitions": 1, "aggregated_landings": 20, "warm_started": 0}
 
     sequences = read(spark, lake_settings, "sequences")
     assert set(sequences["dt"].astype(str)) == {"2026-01-20"}
@@ -135,7 +135,7 @@ def test_rerun_is_identical_and_empty_window_writes_zero(spark, lake_settings) -
     # Ten years later nothing is in the window: zero counts, and the partition is empty.
     later = dt.date(2036, 1, 1)
     assert run(spark, lake_settings, later) == {
-        "users": 0, "sequence_rows": 0, "transitions": 0, "aggregated_days": 0, "warm_started": 0,
+        "users": 0, "sequence_rows": 0, "transitions": 0, "aggregated_landings": 1, "warm_started": 0,
     }
     assert (lake_settings.table_path("sequences") / "dt=2036-01-01").is_dir()
     reread = spark.read.parquet(str(lake_settings.table_path("sequences")))
@@ -146,12 +146,13 @@ def test_rerun_is_identical_and_empty_window_writes_zero(spark, lake_settings) -
 def test_nightly_runs_are_incremental_and_keep_a_changes_id(spark, lake_settings) -> None:
     night1, night2 = RUN_DATE - dt.timedelta(days=1), RUN_DATE
     counts = run(spark, lake_settings, night1)
-    assert counts["aggregated_days"] == 19 and counts["warm_started"] == 0  # 2026-01-01..19 in the window
-    aggregates = spark.read.parquet(str(lake_settings.table_path("daily_user_aggregates")))
+    assert counts["aggregated_landings"] == 19 and counts["warm_started"] == 0  # 2026-01-01..19 in the window
+    night1_sequences = spark.read.parquet(str(lake_settings.table_path("sequences"))).collect()
+    aggregates = spark.read.parquet(str(lake_settings.table_path("daily_user_landing_aggregates")))
     assert aggregates.where("dt = '2026-01-02' and user_id = 'changer'").first().post_count == 1
 
     # Night 2's landing day brings 400 posts of one user-day and a late post for yesterday:
-    # only those two days are aggregated again, and each is one row per user and day.
+    # only that landing day is aggregated, one row per user, day and landing day.
     busy = [("busy", dt.datetime(2026, 1, 20, 10) + dt.timedelta(seconds=index), JOY, "2026-01-20") for index in range(400)]
     late = [("steady", dt.datetime(2026, 1, 19, 23), NEUTRAL, "2026-01-19")]
     extra = pd.DataFrame(
@@ -169,22 +170,51 @@ def test_nightly_runs_are_incremental_and_keep_a_changes_id(spark, lake_settings
     ).write.mode("append").partitionBy("dt", "landing_dt").parquet(str(lake_settings.table_path("scores")))
     counts = run(spark, lake_settings, night2)
     # Night 2's LSTM fit starts from night 1's checkpoint in the lake, and leaves its own.
-    assert counts["aggregated_days"] == 2 and counts["warm_started"] == 1
+    assert counts["aggregated_landings"] == 1 and counts["warm_started"] == 1
     checkpoints = lake_settings.table_path("temporal_checkpoints")
     assert sorted(path.parent.name for path in checkpoints.glob("dt=*/*.safetensors")) == [
         f"dt={night1.isoformat()}", f"dt={night2.isoformat()}",
     ]
-    assert not list(checkpoints.glob("*.staging"))
+    assert not list(checkpoints.glob("dt=*/.*"))  # no half-written file left behind
     night2_checkpoint = next((checkpoints / f"dt={night2.isoformat()}").glob("*.safetensors"))
     transitions = read(spark, lake_settings, "transitions")
     night2_version = transitions[transitions["dt"].astype(str) == night2.isoformat()].model_version.iloc[0]
     assert night2_checkpoint.stem == night2_version
-    aggregates = spark.read.parquet(str(lake_settings.table_path("daily_user_aggregates"))).toPandas()
-    assert aggregates.groupby(["user_id", "day"]).size().max() == 1
-    assert aggregates.set_index(["user_id", "day"]).loc[("busy", "2026-01-20"), "post_count"] == 400
-    assert aggregates.set_index(["user_id", "day"]).loc[("steady", "2026-01-19"), "post_count"] == 2
+    aggregates = spark.read.parquet(str(lake_settings.table_path("daily_user_landing_aggregates"))).toPandas()
+    assert aggregates.groupby(["user_id", "day", "landing_dt"]).size().max() == 1
+    by_day = aggregates.groupby(["user_id", "day"]).post_count.sum()
+    assert by_day[("busy", "2026-01-20")] == 400 and by_day[("steady", "2026-01-19")] == 2
+    sequences = spark.read.parquet(str(lake_settings.table_path("sequences"))).toPandas()
+    steady = sequences[(sequences.user_id == "steady") & (sequences.day == "2026-01-19")].set_index("dt").post_count
+    assert (steady[night1.isoformat()], steady[night2.isoformat()]) == (1, 2)  # the late post counts from night 2 on
 
     transitions = read(spark, lake_settings, "transitions")
     changer = transitions[transitions.user_id == "changer"]
     assert len(changer) == 2 and changer.transition_id.nunique() == 1  # one change, one id, two snapshots
     assert set(changer.first_flagged_dt) == {night1.isoformat()}
+
+
+def test_any_rerun_order_gives_the_same_snapshots(spark, lake_settings) -> None:
+    from pyspark.testing import assertDataFrameEqual
+
+    night1, night2 = RUN_DATE - dt.timedelta(days=1), RUN_DATE
+    run(spark, lake_settings, night1)
+    sequences_path = str(lake_settings.table_path("sequences"))
+    first_night1 = spark.read.parquet(sequences_path).where(f"dt = '{night1}'").collect()
+    late = pd.DataFrame({
+        "post_id": ["late-1"], "user_id": ["steady"], "created_at": [pd.Timestamp("2026-01-19 23:00", tz="UTC")],
+        "fused_probs": [SAD], "dt": ["2026-01-19"], "landing_dt": ["2026-01-20"],
+    })
+    spark.createDataFrame(
+        late, "post_id string, user_id string, created_at timestamp, fused_probs array<float>, dt string, landing_dt string"
+    ).write.mode("append").partitionBy("dt", "landing_dt").parquet(str(lake_settings.table_path("scores")))
+    run(spark, lake_settings, night2)
+    # A backfill of night 1 after night 2 landed a late post for the 19th: night 1's snapshot is
+    # what it was (the late post landed after it), night 2's still has the post.
+    run(spark, lake_settings, night1)
+    reread = spark.read.parquet(sequences_path)
+    # (its LSTM starts from the checkpoints before night 1 only, none here, so surprise and
+    # forecast are the same too)
+    assertDataFrameEqual(reread.where(f"dt = '{night1}'"), first_night1)
+    steady = reread.where("user_id = 'steady' and day = '2026-01-19'").toPandas().set_index("dt").post_count
+    assert (steady[night1.isoformat()], steady[night2.isoformat()]) == (1, 2)

@@ -28,9 +28,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 BIN = Path(sys.executable).parent
 START, DAY = "2026-01-01", "2026-01-02"
-TABLES = ("posts", "quarantine", "scores", "daily_user_aggregates", "sequences", "transitions")
+TABLES = ("posts", "quarantine", "scores", "daily_user_landing_aggregates", "sequences", "transitions")
 SPARK_START_S = 15.0
-STAGE_TABLES = {"ingest": ("posts", "quarantine"), "score": ("scores",), "drift": ("daily_user_aggregates", "sequences", "transitions")}
+STAGE_TABLES = {"ingest": ("posts", "quarantine"), "score": ("scores",), "drift": ("daily_user_landing_aggregates", "sequences", "transitions")}
 
 
 def environment(root: Path) -> dict[str, str]:
