@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+from models.image.blazeface import BlazeFaceBack, BlazeFaceDetector
 from models.image.faces import FaceDetector, combine_by_area, crop_faces
 from models.image.decode import decode_image
 from models.image.network import FACE_SIZE, FaceEmotionCNN
@@ -32,6 +33,9 @@ from models.labels import LABELS
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 MODEL_NAME = "image-cnn-v1"
+# MediaPipe's BlazeFace converted to safetensors (scripts/convert_blazeface.py): shipped with
+# the code like OpenCV's cascades, so a checkpoint saved anywhere finds it.
+DEFAULT_DETECTOR_DIR = Path(__file__).resolve().parents[1] / "weights" / "face_detector"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +58,9 @@ class ImageModelConfig:
     # How photos are read before the network sees faces (``FaceDetector`` arguments, and the
     # short side JPEGs are decoded at; see ``models.image.decode.decode_image``). Empty / None:
     # the detector's defaults on a full-size decode, as the first checkpoints were scored.
+    # ``{"kind": "blazeface", ...}`` picks the BlazeFace network instead (the other keys are
+    # ``BlazeFaceDetector`` arguments, and optionally ``weights``: a folder relative to this one
+    # instead of the shipped ``models/weights/face_detector``).
     detector: dict = dataclasses.field(default_factory=dict)
     decode_short_side: int | None = None
     # Histogram-equalise detected crops (the first checkpoints' scoring); FER's own faces are not.
@@ -102,7 +109,7 @@ def load_image_network(model_dir: Path, device: str = "auto") -> tuple[FaceEmoti
         the first checkpoints did: same weights, different scores, different version).
     """
     network, config, digest = _load_checkpoint(Path(model_dir), device)
-    return network, config, _version([digest], [config])
+    return network, config, _version([digest], [config], _detector_digest(config, Path(model_dir)))
 
 
 def load_image_ensemble(
@@ -127,7 +134,23 @@ def load_image_ensemble(
             raise ValueError(f"ensemble member {member_dir} takes {member_config.face_size}-pixel faces, not {config.face_size}")
         loaded.append((member_network, member_config))
         digests.append(member_digest)
-    return loaded, _version(digests, [loaded_config for _, loaded_config in loaded])
+    return loaded, _version(digests, [loaded_config for _, loaded_config in loaded], _detector_digest(config, model_dir))
+
+
+def _detector_weights(config: ImageModelConfig, model_dir: Path | None) -> Path:
+    """The detector's safetensors file: ``weights`` relative to ``model_dir``, else the shipped one."""
+    if "weights" in config.detector and model_dir is None:
+        raise ValueError("the detector's weights folder is relative to the model's: load the scorer with ImageScorer.load")
+    folder = Path(model_dir) / config.detector["weights"] if "weights" in config.detector else DEFAULT_DETECTOR_DIR
+    return (folder / WEIGHTS_FILE).resolve()
+
+
+def _detector_digest(config: ImageModelConfig, model_dir: Path) -> str | None:
+    """Digest of the detector weights the config names (None for the weightless Haar cascade)."""
+    if config.detector.get("kind", "haar") != "blazeface":
+        return None
+    weights_path = _detector_weights(config, model_dir)
+    return weights_digest(weights_path, length=64) if weights_path.is_file() else None
 
 
 def training_split(model_dir: Path) -> tuple[int, float] | None:
@@ -155,15 +178,42 @@ def _load_checkpoint(model_dir: Path, device: str) -> tuple[FaceEmotionCNN, Imag
     return network, config, weights_digest(weights_path, length=64)
 
 
-def _version(digests: list[str], configs: list[ImageModelConfig]) -> str:
+def load_face_detector(
+    config: ImageModelConfig, model_dir: Path | None, device: str = "auto"
+) -> FaceDetector | BlazeFaceDetector:
+    """The detector ``config.detector`` names.
+
+    ``kind`` ``haar`` (the default) is OpenCV's cascade; ``blazeface`` loads
+    ``model.safetensors`` of :func:`_detector_weights` into :class:`BlazeFaceBack` on ``device``.
+    """
+    settings = dict(config.detector)
+    kind = settings.pop("kind", "haar")
+    if kind == "haar":
+        return FaceDetector(**settings)
+    if kind != "blazeface":
+        raise ValueError(f"unknown face detector kind {kind!r}; expected 'haar' or 'blazeface'")
+    weights_path = _detector_weights(config, model_dir)
+    settings.pop("weights", None)
+    if not weights_path.is_file():
+        raise FileNotFoundError(f"no face detector weights at {weights_path} (made by scripts/convert_blazeface.py)")
+    network = BlazeFaceBack()
+    network.load_state_dict(load_file(str(weights_path)))
+    network.to(resolve_device(device)).to(memory_format=torch.channels_last).eval()
+    return BlazeFaceDetector(network, **settings)
+
+
+def _version(digests: list[str], configs: list[ImageModelConfig], detector_digest: str | None = None) -> str:
     """One network: its weights' digest; several: a digest over theirs, plus ``-x<count>``.
-    ``-shift<k>`` (k values joined by ``/``) names the test-time shifts when any is used."""
+    ``-shift<k>`` (k values joined by ``/``) names the test-time shifts when any is used;
+    ``-read<hex>`` how photos are read (detector settings and weights, decode size)."""
     shifts = sorted({config.test_time_shift for config in configs})
     shift_suffix = "-shift" + "/".join(map(str, shifts)) if shifts != [0] else ""
     # How photos are read (decode size, detector, equalisation) changes the scores as much as
     # the weights do; checkpoints that keep the first reading keep their old versions.
     reading = {"detector": configs[0].detector, "decode_short_side": configs[0].decode_short_side,
                "equalize_crops": configs[0].equalize_crops}
+    if detector_digest is not None:
+        reading["detector_weights"] = detector_digest[:16]
     default_reading = {"detector": {}, "decode_short_side": None, "equalize_crops": True}
     reading_suffix = "" if reading == default_reading else (
         "-read" + hashlib.sha256(json.dumps(reading, sort_keys=True).encode()).hexdigest()[:6]
@@ -187,13 +237,14 @@ class ImageScorer:
         version: str,
         device: torch.device,
         members: Sequence[tuple[FaceEmotionCNN, ImageModelConfig]] = (),
+        detector: FaceDetector | BlazeFaceDetector | None = None,
     ) -> None:
         self.network = network
         self.config = config
         self.version = version
         self.device = device
         self.members = list(members)
-        self.detector = FaceDetector(**config.detector)
+        self.detector = detector if detector is not None else load_face_detector(config, None, torch.device(device).type)
 
     @classmethod
     def load(cls, model_dir: Path, device: str = "auto") -> ImageScorer:
@@ -201,7 +252,8 @@ class ImageScorer:
         ``auto`` | ``cpu`` | ``cuda``."""
         loaded, version = load_image_ensemble(model_dir, device)
         (network, config), members = loaded[0], loaded[1:]
-        return cls(network, config, version, next(network.parameters()).device, members)
+        detector = load_face_detector(config, Path(model_dir), device)
+        return cls(network, config, version, next(network.parameters()).device, members, detector)
 
     @property
     def feature_dim(self) -> int:
