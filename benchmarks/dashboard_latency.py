@@ -143,7 +143,7 @@ def main() -> None:
             "overview": (f"{base}/?start={start}&end={shape.end}", "overview-mix", 3, False),
             "transitions": (f"{base}/transitions?start={change_day}&end={shape.end}&min_confidence=0.6&sort=score:desc",
                             "transitions-table", 0, True),
-            "user": (f"{base}/user/{shown}?end={shape.end}", "user-timeline", 3, False),
+            "user": (f"{base}/user/{shown}?end={shape.end}", "user-timeline", 2, False),
             "health": (f"{base}/health?start={start}&end={shape.end}", "health-runs-figure", 3, False),
         }
         results = {}

@@ -4,9 +4,6 @@ counts reconcile with what was planted, a rerun changes no rows, planted changes
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,35 +11,7 @@ import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.airflow]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-START, DAYS, LAST = "2026-01-01", 12, "2026-01-12"
-BEFORE_LAST = "2026-01-11"
 MIN_DAYS_EACH_SIDE = 4  # a change needs days on both sides of it to be seen at all
-
-
-def environment(landing: Path, lake: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        EMODRIFT_LANDING=str(landing),
-        EMODRIFT_LAKE=str(lake),
-        EMODRIFT_SPARK_MASTER="local[2]",
-        EMODRIFT_SHUFFLE_PARTITIONS="2",
-        PATH=f"{BIN}:{env.get('PATH', '')}",
-        PYSPARK_PYTHON=sys.executable,
-        PYSPARK_DRIVER_PYTHON=sys.executable,
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(REPO_ROOT / "dags"),
-        SPARK_LOCAL_IP="127.0.0.1",
-    )
-    env.setdefault("AIRFLOW_HOME", str(REPO_ROOT / "airflow_home"))
-    return env
-
-
-def emodrift(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([str(BIN / "emodrift"), *args], env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"emodrift {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result.stdout
 
 
 def read_table(lake: Path, table: str, **partitions: str) -> pd.DataFrame:
@@ -64,22 +33,13 @@ def canonical(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    landing, lake = root / "landing", root / "lake"
-    env = environment(landing, lake)
-    emodrift(env, "sample", "--users", "16", "--days", str(DAYS), "--seed", "3", "--start", START)
-    emodrift(env, "backfill", "--start", START, "--end", BEFORE_LAST)
-    dag_run = subprocess.run(
-        [str(BIN / "airflow"), "dags", "test", "emotion_drift_nightly", LAST],
-        env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert dag_run.returncode == 0, dag_run.stdout[-4000:] + dag_run.stderr[-4000:]
-    return {"env": env, "landing": landing, "lake": lake, "dag_output": dag_run.stdout + dag_run.stderr}
+def pipeline_run(sample_pipeline):
+    """The session's shared sample lake (tests/conftest.py): sample, backfill, one nightly DAG run."""
+    return sample_pipeline
 
 
 def test_the_dag_run_succeeded_and_wrote_the_dashboard(pipeline_run):
-    dashboard = pipeline_run["lake"] / "reports" / f"dt={LAST}" / "dashboard.html"
+    dashboard = pipeline_run["lake"] / "reports" / f"dt={pipeline_run['last']}" / "dashboard.html"
     assert dashboard.exists()
     html = dashboard.read_text()
     truth = json.loads((pipeline_run["landing"] / "ground_truth.json").read_text())
@@ -104,11 +64,12 @@ def test_counts_reconcile_with_what_was_planted(pipeline_run):
 
 def test_strongest_planted_changes_are_found(pipeline_run):
     truth = json.loads((pipeline_run["landing"] / "ground_truth.json").read_text())
-    transitions = read_table(pipeline_run["lake"], "transitions", dt=LAST)
+    start, last = pipeline_run["start"], pipeline_run["last"]
+    transitions = read_table(pipeline_run["lake"], "transitions", dt=last)
     def observable(change: dict) -> bool:
         changed_at = pd.Timestamp(change["changed_at"])
-        return (changed_at - pd.Timestamp(START)).days >= MIN_DAYS_EACH_SIDE and (
-            pd.Timestamp(LAST) - changed_at
+        return (changed_at - pd.Timestamp(start)).days >= MIN_DAYS_EACH_SIDE and (
+            pd.Timestamp(last) - changed_at
         ).days >= MIN_DAYS_EACH_SIDE - 1
 
     strongest = sorted(filter(observable, truth["changes"]), key=lambda change: -change["strength"])[:3]
@@ -125,18 +86,16 @@ def test_strongest_planted_changes_are_found(pipeline_run):
     assert len(false_alarms) <= max(1, len(stable) // 4)
 
 
-def test_rerunning_the_last_day_changes_no_rows(pipeline_run):
-    lake = pipeline_run["lake"]
-    before = {
-        "posts": canonical(read_table(lake, "posts"), ["post_id"]),
-        "scores": canonical(read_table(lake, "scores"), ["post_id"]),
-        "transitions": canonical(read_table(lake, "transitions"), ["dt", "user_id", "changed_at"]),
-    }
-    emodrift(pipeline_run["env"], "backfill", "--start", LAST, "--end", LAST)
-    after = {
-        "posts": canonical(read_table(lake, "posts"), ["post_id"]),
-        "scores": canonical(read_table(lake, "scores"), ["post_id"]),
-        "transitions": canonical(read_table(lake, "transitions"), ["dt", "user_id", "changed_at"]),
-    }
+def test_rerunning_the_last_day_changes_no_rows(pipeline_run, sample_copy):
+    def tables(lake: Path) -> dict[str, pd.DataFrame]:
+        return {
+            "posts": canonical(read_table(lake, "posts"), ["post_id"]),
+            "scores": canonical(read_table(lake, "scores"), ["post_id"]),
+            "transitions": canonical(read_table(lake, "transitions"), ["dt", "user_id", "changed_at"]),
+        }
+
+    before = tables(pipeline_run["lake"])
+    sample_copy["emodrift"]("backfill", "--start", sample_copy["last"], "--end", sample_copy["last"])  # on a copy: the lake is shared
+    after = tables(sample_copy["lake"])
     for table in before:
         pd.testing.assert_frame_equal(after[table], before[table], obj=table)

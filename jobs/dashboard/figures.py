@@ -85,30 +85,6 @@ def transitions_per_day_figure(per_day: pd.DataFrame, days: Sequence[str] = ()) 
     return _figure(data, title, yaxis={"title": {"text": "transitions"}, "rangemode": "tozero"})
 
 
-def user_timeline_figure(sequence: pd.DataFrame, transitions: pd.DataFrame, title: str) -> Figure:
-    """One user's stacked daily probabilities (top) and post counts (bottom), change points dashed."""
-    if sequence.empty:
-        return _empty(title, "no daily rows for this user")
-    days = list(sequence["day"].astype(str).str[:10])
-    probabilities = np.vstack([np.asarray(value, dtype=float) for value in sequence["probs"]]).round(4)
-    data = [{"type": "scatter", "x": days, "y": probabilities[:, index].tolist(), "name": label, "mode": "lines",
-             "stackgroup": "probs", "line": {"width": 0.5, "color": LABEL_COLOURS[label]}, "xaxis": "x", "yaxis": "y"}
-            for index, label in enumerate(LABELS)]
-    data.append({"type": "bar", "x": days, "y": [int(value) for value in sequence["post_count"]], "name": "posts",
-                 "marker": {"color": "#7f8c8d"}, "showlegend": False, "xaxis": "x2", "yaxis": "y2"})
-    annotations = [{"x": str(change.changed_at)[:10], "y": 1.06, "xref": "x", "yref": "paper", "showarrow": False,
-                    "text": f"{change.from_label} → {change.to_label}"} for change in transitions.itertuples()]
-    figure = _figure(
-        data, title, height=440, margin={**MARGIN, "t": 70},
-        xaxis={"anchor": "y", "matches": "x2", "showticklabels": False},
-        xaxis2={"anchor": "y2"},
-        yaxis={"anchor": "x", "domain": [0.3, 1.0], "range": [0, 1], "title": {"text": "probability"}},
-        yaxis2={"anchor": "x2", "domain": [0.0, 0.26], "title": {"text": "posts"}, "rangemode": "tozero"},
-        shapes=_change_lines(transitions, (("x", "y domain"), ("x2", "y2 domain"))), annotations=annotations,
-    )
-    return figure
-
-
 def before_after_figure(before: np.ndarray | None, after: np.ndarray | None, title: str) -> Figure:
     """Grouped bars: the mean distribution before and after one change."""
     if before is None and after is None:
@@ -120,6 +96,7 @@ def before_after_figure(before: np.ndarray | None, after: np.ndarray | None, tit
 
 FORECAST_ABSENT = "forecast not in this lake (its sequences predate the drift stage's forecast column)"
 FORECAST_EMPTY = "no forecast for these days (no temporal model was fitted)"
+SURPRISE_TRACE = "model surprise"  # not "surprise": that is also a label's name
 
 
 def _forecast_matrix(sequence: pd.DataFrame) -> np.ndarray | None:
@@ -132,60 +109,70 @@ def _forecast_matrix(sequence: pd.DataFrame) -> np.ndarray | None:
     return None if np.isnan(matrix).all() else matrix
 
 
-def forecast_figure(sequence: pd.DataFrame, transitions: pd.DataFrame,
-                    title: str = "Temporal model: forecast against actual, and surprise") -> Figure:
-    """What the temporal model expected each day against what the user felt, and its surprise.
+def _note(text: str, y: float) -> dict[str, Any]:
+    return {"text": text, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": y,
+            "font": {"size": 11, "color": "#7f8c8d"}}
 
-    Top panel: the day's actual distribution stacked (filled, as on the timeline) with the
-    forecast's stacked boundaries drawn over it as dotted lines of the same colours (where a
-    dotted line leaves its band's edge, the day differed from the forecast) and the forecast's
-    top label marked above each day. Bottom panel: surprise, KL(actual || forecast) in nats.
-    Without a ``forecast`` column (older lakes) or without any forecast value, only the
-    surprise is drawn and the figure says why.
+
+def user_timeline_figure(sequence: pd.DataFrame, transitions: pd.DataFrame, title: str) -> Figure:
+    """One user's days, change points dashed on every panel.
+
+    Top: the day's actual distribution, stacked and filled; over it, when the sequences carry
+    the temporal model's ``forecast``, the forecast stacked the same way as dotted lines of the
+    same colours (where a dotted line leaves its band's edge, the day differed from what the
+    model expected) and the forecast's top label marked above each day. Middle: the model's
+    surprise, KL(actual || forecast) in nats. Bottom: posts per day. Without a ``forecast``
+    column (a lake written before the drift stage stored it) or without any forecast value,
+    the figure says so and still draws the surprise.
     """
-    surprise = pd.to_numeric(sequence.get("surprise", pd.Series(dtype=float)), errors="coerce")
-    if sequence.empty or (surprise.isna().all() and _forecast_matrix(sequence) is None):
-        return _empty(title, "no surprise values (the temporal model did not run for this window)")
+    if sequence.empty:
+        return _empty(title, "no daily rows for this user")
     days = list(sequence["day"].astype(str).str[:10])
-    surprise_trace = {"type": "scatter", "x": days, "y": _values(surprise), "mode": "lines+markers", "name": "surprise",
-                      "line": {"color": "#8e44ad"}}
-    forecast = _forecast_matrix(sequence)
-    if forecast is None:
-        note = FORECAST_ABSENT if "forecast" not in sequence else FORECAST_EMPTY
-        return _figure([surprise_trace], title, shapes=_change_lines(transitions, width=1),
-                       yaxis={"title": {"text": "surprise (nats)"}, "rangemode": "tozero"},
-                       annotations=[{"text": note, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 1.0,
-                                     "yanchor": "bottom", "font": {"size": 11, "color": "#7f8c8d"}}])
     actual = np.vstack([np.asarray(value, dtype=float) for value in sequence["probs"]]).round(4)
-    forecast = forecast.round(4)
-    boundaries = np.cumsum(forecast, axis=1)
-    data: list[dict[str, Any]] = []
-    for index, label in enumerate(LABELS):
-        data.append({"type": "scatter", "x": days, "y": actual[:, index].tolist(), "name": label, "mode": "lines",
-                     "stackgroup": "actual", "legendgroup": label, "line": {"width": 0.5, "color": LABEL_COLOURS[label]},
-                     "opacity": 0.6, "xaxis": "x", "yaxis": "y"})
-    for index, label in enumerate(LABELS):
-        data.append({"type": "scatter", "x": days, "y": _values(pd.Series(boundaries[:, index])),
-                     "customdata": _values(pd.Series(forecast[:, index])), "name": f"forecast {label}", "mode": "lines",
-                     "legendgroup": label, "showlegend": False, "connectgaps": False,
-                     "hovertemplate": f"forecast {label}: %{{customdata:.2f}}<extra></extra>",
-                     "line": {"dash": "dot", "width": 2, "color": LABEL_COLOURS[label]}, "xaxis": "x", "yaxis": "y"})
-    made = ~np.isnan(forecast).all(axis=1)
-    top = [LABELS[int(np.nanargmax(row))] if ok else None for row, ok in zip(forecast, made)]
-    data.append({"type": "scatter", "x": [day for day, label in zip(days, top) if label], "y": [1.04] * int(made.sum()),
-                 "mode": "markers", "name": "forecast: top label", "text": [label for label in top if label],
-                 "hovertemplate": "forecast top label: %{text}<extra></extra>",
-                 "marker": {"symbol": "triangle-down", "size": 9, "color": [LABEL_COLOURS[label] for label in top if label],
-                            "line": {"width": 1, "color": "#2c3e50"}}, "xaxis": "x", "yaxis": "y"})
-    data.append({**surprise_trace, "xaxis": "x2", "yaxis": "y2"})
+    data: list[dict[str, Any]] = [
+        {"type": "scatter", "x": days, "y": actual[:, index].tolist(), "name": label, "mode": "lines", "stackgroup": "probs",
+         "legendgroup": label, "line": {"width": 0.5, "color": LABEL_COLOURS[label]}, "xaxis": "x", "yaxis": "y"}
+        for index, label in enumerate(LABELS)]
+    notes = []
+    forecast = _forecast_matrix(sequence)
+    if forecast is None:  # said under the title, where no change label can cover it
+        title = f"{title}<br><sup>{FORECAST_ABSENT if 'forecast' not in sequence else FORECAST_EMPTY}</sup>"
+    else:
+        forecast = forecast.round(4)
+        boundaries = np.cumsum(forecast, axis=1)
+        for index, label in enumerate(LABELS):
+            data.append({"type": "scatter", "x": days, "y": _values(pd.Series(boundaries[:, index])),
+                         "customdata": _values(pd.Series(forecast[:, index])), "name": f"forecast {label}", "mode": "lines",
+                         "legendgroup": label, "showlegend": False,
+                         "hovertemplate": f"forecast {label}: %{{customdata:.2f}}<extra></extra>",
+                         "line": {"dash": "dot", "width": 2, "color": LABEL_COLOURS[label]}, "xaxis": "x", "yaxis": "y"})
+        made = ~np.isnan(forecast).all(axis=1)
+        top = [LABELS[int(np.nanargmax(row))] for row, ok in zip(forecast, made) if ok]
+        data.append({"type": "scatter", "x": [day for day, ok in zip(days, made) if ok], "y": [1.04] * len(top),
+                     "mode": "markers", "name": "forecast: top label", "text": top,
+                     "hovertemplate": "forecast top label: %{text}<extra></extra>",
+                     "marker": {"symbol": "triangle-down", "size": 9, "color": [LABEL_COLOURS[label] for label in top],
+                                "line": {"width": 1, "color": "#2c3e50"}}, "xaxis": "x", "yaxis": "y"})
+    surprise = pd.to_numeric(sequence.get("surprise", pd.Series(dtype=float)), errors="coerce")
+    if surprise.isna().all():
+        notes.append(_note("no surprise values (the temporal model did not run for this window)", 0.29))
+    data.append({"type": "scatter", "x": days, "y": _values(surprise), "mode": "lines+markers", "name": SURPRISE_TRACE,
+                 "line": {"color": "#8e44ad"}, "xaxis": "x3", "yaxis": "y3"})
+    data.append({"type": "bar", "x": days, "y": [int(value) for value in sequence["post_count"]], "name": "posts",
+                 "marker": {"color": "#7f8c8d"}, "showlegend": False, "xaxis": "x2", "yaxis": "y2"})
+    annotations = [{"x": str(change.changed_at)[:10], "y": 1.0, "xref": "x", "yref": "paper", "showarrow": False,
+                    "yanchor": "bottom", "text": f"{change.from_label} → {change.to_label}"} for change in transitions.itertuples()]
     return _figure(
-        data, title, height=460,
+        data, title, height=600, margin={**MARGIN, "t": 90},
         xaxis={"anchor": "y", "matches": "x2", "showticklabels": False},
+        xaxis3={"anchor": "y3", "matches": "x2", "showticklabels": False},
         xaxis2={"anchor": "y2"},
-        yaxis={"anchor": "x", "domain": [0.36, 1.0], "range": [0, 1.08],
-               "title": {"text": "actual (filled) vs forecast (dotted)"}},
-        yaxis2={"anchor": "x2", "domain": [0.0, 0.3], "title": {"text": "surprise (nats)"}, "rangemode": "tozero"},
-        shapes=_change_lines(transitions, (("x", "y domain"), ("x2", "y2 domain")), width=1),
+        yaxis={"anchor": "x", "domain": [0.44, 1.0], "range": [0, 1.08],
+               "title": {"text": "actual (filled)<br>forecast (dotted)"}},
+        yaxis3={"anchor": "x3", "domain": [0.2, 0.38], "title": {"text": "surprise (nats)"}, "rangemode": "tozero"},
+        yaxis2={"anchor": "x2", "domain": [0.0, 0.14], "title": {"text": "posts"}, "rangemode": "tozero"},
+        shapes=_change_lines(transitions, (("x", "y domain"), ("x3", "y3 domain"), ("x2", "y2 domain"))),
+        annotations=annotations + notes,
     )
 
 

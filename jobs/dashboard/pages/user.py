@@ -66,8 +66,8 @@ def layout(user_id: str | None = None, end: str | None = None, change: str | Non
     body = [
         html.H2(f"{shown}: {len(sequence)} active days, {int(sequence['post_count'].sum()) if len(sequence) else 0} posts"),
         html.Div(change_links, className="changes") if change_links else html.P("No transitions flagged for this user.", className="empty"),
-        graph("user-timeline", figures.user_timeline_figure(sequence, changes, f"{shown}: daily emotion distribution")),
-        graph("user-forecast", figures.forecast_figure(sequence, changes)),
+        graph("user-timeline", figures.user_timeline_figure(
+            sequence, changes, f"{shown}: daily emotion distribution, the temporal model's forecast and surprise")),
     ]
     if chosen is not None:
         before_mean, after_mean = queries.before_after_means(sequence, chosen)

@@ -179,10 +179,10 @@ def test_the_user_page_draws_the_forecast_against_the_actual_days(served):
 
     with app.server.test_request_context("/"):
         page = user.layout(user_id=pseudonymize(user_id(5), SALT))
-    figure = find(page, "user-forecast").figure
+    figure = find(page, "user-timeline").figure
     names = [trace["name"] for trace in figure["data"]]
-    assert "forecast: top label" in names and "forecast joy" in names and names[-1] == "surprise"
-    assert find(page, "user-timeline") is not None and find(page, "user-before-after") is not None
+    assert "forecast: top label" in names and "forecast joy" in names and "model surprise" in names
+    assert find(page, "user-before-after") is not None
 
 
 def test_run_health_lists_every_stage_run_with_the_planted_failures(served):

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.spark]
+# the shared sample lake (tests/conftest.py) is built with Spark and one Airflow DAG run
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.spark, pytest.mark.airflow]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
@@ -32,6 +33,11 @@ return [...document.querySelectorAll('#_pages_content .js-plotly-plot')].map(plo
 }));
 """
 PENDING = "return document.querySelectorAll('[data-dash-is-loading=\"true\"]').length"
+# the names of one graph's traces and its title
+TRACES = """
+const plot = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+return {names: (plot.data || []).map(trace => trace.name), title: ((plot.layout || {}).title || {}).text || ''};
+"""
 
 
 def free_port() -> int:
@@ -41,11 +47,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(sample_lake) -> Iterator[str]:
+def server(sample_pipeline) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "jobs.cli", "dashboard", "--lake", str(sample_lake["lake"]), "--landing",
-         str(sample_lake["landing"]), "--port", str(port)],
+        [sys.executable, "-m", "jobs.cli", "dashboard", "--lake", str(sample_pipeline["lake"]), "--landing",
+         str(sample_pipeline["landing"]), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -120,7 +126,13 @@ def screenshot(driver, tmp_path: Path, name: str) -> None:
         shutil.copyfile(path, SCREENSHOTS / path.name)
 
 
-def test_two_clicks_from_the_transitions_to_a_users_posts(server, browser, tmp_path_factory):
+def sequences_have_forecasts(lake: Path) -> bool:
+    from jobs.dashboard import queries
+
+    return queries.FORECAST_COLUMN in queries.sequence_columns(lake, None)
+
+
+def test_two_clicks_from_the_transitions_to_a_users_posts(server, browser, sample_pipeline, tmp_path_factory):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -167,7 +179,7 @@ def test_two_clicks_from_the_transitions_to_a_users_posts(server, browser, tmp_p
     browser.get(browser.current_url)
     wait_until(lambda: confidences() == after, message="same rows after reload")
 
-    # one click on a row opens that user: timeline, before/after, surprise, evidence posts
+    # one click on a row opens that user: timeline with forecast and surprise, before/after, evidence posts
     def open_first_row() -> str:
         cell = browser.find_element(By.CSS_SELECTOR, "#transitions-table td.dash-cell")
         user = cell.text
@@ -177,8 +189,15 @@ def test_two_clicks_from_the_transitions_to_a_users_posts(server, browser, tmp_p
     first_user = wait_until(open_first_row, timeout=30, message="a click on the first row")
     wait_until(lambda: "/user/" in browser.current_url, message="user page opened")
     assert f"/user/{first_user}" in browser.current_url and first_user.startswith("user-")
-    graphs = graphs_rendered(browser, 3)
+    graphs = graphs_rendered(browser, 2)
+    assert [graph["id"] for graph in graphs] == ["user-timeline", "user-before-after"]
     assert all(graph["points"] > 0 for graph in graphs), graphs
+    timeline = browser.execute_script(TRACES, "user-timeline")
+    assert "model surprise" in timeline["names"], timeline
+    if sequences_have_forecasts(sample_pipeline["lake"]):  # the drift stage stores the model's forecast per day
+        assert "forecast: top label" in timeline["names"], timeline
+    else:  # an older drift stage: the surprise alone, and the page says why
+        assert not any(name.startswith("forecast") for name in timeline["names"]) and "not in this lake" in timeline["title"]
     posts = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".evidence-post .post-text"), message="evidence posts")
     assert any(post.text.strip() for post in posts)
     assert not browser.find_elements(By.CSS_SELECTOR, ".evidence-post script")  # texts are text
@@ -188,10 +207,15 @@ def test_two_clicks_from_the_transitions_to_a_users_posts(server, browser, tmp_p
     screenshot(browser, shots, "user")
     assert console_errors(browser) == []
 
-    # run health: counts per stage and quarantine reasons drawn, quality gates listed
+    # run health: every stage's runs (runs table), counts per stage and quarantine reasons drawn, quality gates listed
     browser.get(server + "/health")
-    graphs = graphs_rendered(browser, 2)
+    graphs = graphs_rendered(browser, 3)
+    assert [graph["id"] for graph in graphs] == ["health-runs-figure", "health-counts", "health-quarantine"]
     assert all(graph["points"] > 0 for graph in graphs), graphs
+    stages = set(browser.execute_script(TRACES, "health-runs-figure")["names"])
+    assert {"ingest", "check-ingest", "score", "check-score", "drift", "report"} <= stages, stages
+    runs = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#health-runs td.dash-cell"), message="runs")
+    assert any(cell.text == "succeeded" for cell in runs)
     gates = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#health-gates td.dash-cell"), message="gates")
     assert any(cell.text == "ok" for cell in gates)
     screenshot(browser, shots, "health")
@@ -210,9 +234,9 @@ def test_two_clicks_from_the_transitions_to_a_users_posts(server, browser, tmp_p
     assert console_errors(browser) == []
 
 
-def test_the_static_snapshot_loads_its_local_plotly(sample_lake, browser):
+def test_the_static_snapshot_loads_its_local_plotly(sample_pipeline, browser):
     """The nightly page opens from disk, offline, drawing every figure with the shared plotly.js."""
-    page = sorted((sample_lake["lake"] / "reports").glob("dt=*/dashboard.html"))[-1]
+    page = sorted((sample_pipeline["lake"] / "reports").glob("dt=*/dashboard.html"))[-1]
     assert page.stat().st_size < 1_000_000
     browser.get(page.as_uri())
     figures = page.read_text(encoding="utf-8").count('class="plotly-graph-div"')

@@ -35,18 +35,19 @@ def test_transitions_per_day_fills_days_without_changes_with_zero():
     assert figure["data"][0]["y"] == [0, 4, 0]
 
 
-def test_user_timeline_marks_each_change_on_both_panels():
+def test_user_timeline_marks_each_change_on_every_panel():
     changes = pd.DataFrame({"changed_at": ["2026-01-03"], "from_label": ["joy"], "to_label": ["sadness"]})
     figure = figures.user_timeline_figure(sequence_frame(), changes, "user-x")
-    assert len(figure["data"]) == len(LABELS) + 1  # stacked labels and the post counts
-    assert len(figure["layout"]["shapes"]) == 2 and figure["layout"]["shapes"][0]["x0"] == "2026-01-03"
+    assert len(figure["data"]) == len(LABELS) + 2  # stacked labels, surprise, post counts (no forecast column)
+    assert len(figure["layout"]["shapes"]) == 3 and figure["layout"]["shapes"][0]["x0"] == "2026-01-03"
     assert "joy → sadness" in figure["layout"]["annotations"][0]["text"]
     assert figure["data"][-1]["y"] == [1, 2, 3, 1] and figure["data"][-1]["yaxis"] == "y2"
 
 
 def test_surprise_skips_the_first_day():
-    figure = figures.forecast_figure(sequence_frame(), pd.DataFrame(columns=["changed_at"]))
-    assert figure["data"][0]["y"][0] is None and figure["data"][0]["y"][2] == 2.0
+    figure = figures.user_timeline_figure(sequence_frame(), pd.DataFrame(columns=["changed_at"]), "t")
+    surprise = next(trace for trace in figure["data"] if trace["name"] == "model surprise")
+    assert surprise["y"][0] is None and surprise["y"][2] == 2.0 and surprise["yaxis"] == "y3"
 
 
 def test_before_after_and_try_a_post_bars():
@@ -81,8 +82,7 @@ def test_every_figure_is_valid_plotly():
     for figure in (figures.cohort_mix_figure(daily_frame()), figures.activity_figure(daily_frame()),
                    figures.transitions_per_day_figure(pd.DataFrame({"day": ["d"], "transitions": [1]})),
                    figures.user_timeline_figure(sequence_frame(), changes, "t"),
-                   figures.forecast_figure(sequence_frame().assign(forecast=[None, *sequence_frame()["probs"][1:]]), changes),
-                   figures.forecast_figure(sequence_frame(), changes),
+                   figures.user_timeline_figure(sequence_frame().assign(forecast=[None, *sequence_frame()["probs"][1:]]), changes, "t"),
                    figures.stage_runs_figure(pd.DataFrame({"stage": ["ingest", "score"], "date": ["2026-01-01"] * 2,
                                                            "status": ["succeeded", "failed"], "duration_s": [1.0, 2.0],
                                                            "rows": [3, None], "error": [None, "boom"]})),
@@ -90,27 +90,29 @@ def test_every_figure_is_valid_plotly():
         go.Figure(figure)  # raises on any unknown or invalid property
 
 
-def test_forecast_is_drawn_over_the_actual_days_with_its_top_label_and_surprise():
+def test_forecast_is_drawn_over_the_actual_days_with_its_top_label():
     forecast = [None] + [np.eye(len(LABELS))[0].tolist()] * 3  # always expects the first label
-    figure = figures.forecast_figure(sequence_frame().assign(forecast=forecast), pd.DataFrame(columns=["changed_at"]))
+    figure = figures.user_timeline_figure(sequence_frame().assign(forecast=forecast), pd.DataFrame(columns=["changed_at"]), "t")
     names = [trace["name"] for trace in figure["data"]]
-    assert names[: len(LABELS)] == list(LABELS) and names[-2:] == ["forecast: top label", "surprise"]
+    assert names[: len(LABELS)] == list(LABELS) and names[len(LABELS): 2 * len(LABELS)] == [f"forecast {label}" for label in LABELS]
+    assert names[-3:] == ["forecast: top label", "model surprise", "posts"]
     first_boundary = figure["data"][len(LABELS)]
     assert first_boundary["y"][0] is None and first_boundary["y"][1:] == [1.0, 1.0, 1.0]  # stacked: all mass below
-    top = figure["data"][-2]
+    assert all(trace["yaxis"] == "y" and trace["line"]["dash"] == "dot" for trace in figure["data"][len(LABELS): 2 * len(LABELS)])
+    top = figure["data"][-3]
     assert top["x"] == ["2026-01-02", "2026-01-03", "2026-01-04"] and top["text"] == [LABELS[0]] * 3
-    assert figure["data"][-1]["yaxis"] == "y2" and figure["data"][-1]["y"][2] == 2.0
+    assert "<sup>" not in figure["layout"]["title"]["text"]
 
 
-def test_without_a_forecast_the_surprise_is_drawn_alone_and_the_figure_says_why():
+def test_without_a_forecast_the_timeline_says_why():
     changes = pd.DataFrame(columns=["changed_at"])
-    older = figures.forecast_figure(sequence_frame(), changes)  # no forecast column: an older lake
-    assert [trace["name"] for trace in older["data"]] == ["surprise"]
-    assert "not in this lake" in older["layout"]["annotations"][0]["text"]
-    unfitted = figures.forecast_figure(sequence_frame().assign(forecast=None), changes)
-    assert "no temporal model" in unfitted["layout"]["annotations"][0]["text"]
-    empty = figures.forecast_figure(sequence_frame().assign(surprise=None), changes)
-    assert not empty["data"] and "temporal model" in empty["layout"]["annotations"][0]["text"]
+    older = figures.user_timeline_figure(sequence_frame(), changes, "t")  # no forecast column: an older lake
+    assert not any(trace["name"].startswith("forecast") for trace in older["data"])
+    assert "not in this lake" in older["layout"]["title"]["text"]
+    unfitted = figures.user_timeline_figure(sequence_frame().assign(forecast=None), changes, "t")
+    assert "no temporal model" in unfitted["layout"]["title"]["text"]
+    no_surprise = figures.user_timeline_figure(sequence_frame().assign(surprise=None), changes, "t")
+    assert any("temporal model did not run" in note["text"] for note in no_surprise["layout"]["annotations"])
 
 
 def test_stage_runs_figure_marks_failed_and_unfinished_runs():
