@@ -7,8 +7,6 @@ overwrites that day's partitions, so clearing and rerunning a day changes nothin
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
@@ -17,14 +15,8 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-JOBS_FOLDER = Path(__file__).resolve().parent.parent / "jobs"
-SPARK_CONN_ID = os.environ.get("EMODRIFT_SPARK_CONN_ID", "emodrift_spark")
-# The embedded default: Spark in local mode. A real deployment defines the connection
-# (Admin -> Connections, or AIRFLOW_CONN_EMODRIFT_SPARK) with its cluster's master instead.
-os.environ.setdefault(
-    f"AIRFLOW_CONN_{SPARK_CONN_ID.upper()}",
-    json.dumps({"conn_type": "spark", "host": os.environ.get("EMODRIFT_SPARK_MASTER", "local[*]")}),
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling helper, however this file is loaded
+from emodrift_spark import spark_submit  # noqa: E402
 
 DOC = """
 ### Emotion drift, nightly
@@ -33,23 +25,16 @@ sadness, surprise, neutral), rebuilds each user's emotion sequence, flags transi
 writes the analysts' dashboard to `lake/reports/dt={{ ds }}/dashboard.html`.
 
 *Rerun a day*: clear its run; every task overwrites that day's partitions.
-*Backfill*: `airflow backfill create --dag-id emotion_drift_nightly --from-date A --to-date B`
-(needs a running scheduler), or `emodrift backfill --start A --end B` (no scheduler, one Spark
-application, the same day-by-day order).
+*Backfill*: trigger `emotion_drift_backfill` with params start/end (one Spark application for
+the range, the same day-by-day order; `scripts/airflow_backfill.sh A B` does it), or
+`emodrift backfill --start A --end B` (no scheduler). `airflow backfill create` on this DAG
+works too but pays three Spark applications and six task processes per day.
 """
 
 
 def spark_stage(stage: str) -> SparkSubmitOperator:
     """A Spark job of ``jobs/`` submitted for the run's day."""
-    return SparkSubmitOperator(
-        task_id=stage,
-        application=str(JOBS_FOLDER / f"{stage}.py"),
-        application_args=["--date", "{{ ds }}"],
-        conn_id=SPARK_CONN_ID,
-        name=f"emodrift-{stage}-{{{{ ds }}}}",
-        # the driver and the workers must be this environment's interpreter
-        env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
-    )
+    return spark_submit(stage, f"{stage}.py", ["--date", "{{ ds }}"], f"emodrift-{stage}-{{{{ ds }}}}")
 
 
 @dag(

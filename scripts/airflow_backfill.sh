@@ -1,25 +1,36 @@
 #!/usr/bin/env bash
-# Backfill emotion_drift_nightly through Airflow (scheduler + DAG processor + API server).
+# Backfill days FROM..TO through Airflow (scheduler + DAG processor + API server).
 #
 #   scripts/airflow_backfill.sh FROM TO [TIMEOUT_S]     e.g. scripts/airflow_backfill.sh 2026-01-01 2026-01-03
 #
 # Starts the three Airflow 3 processes in the background with the same environment as
-# `make demo`, unpauses the DAG, creates the backfill (one run at a time: drift reads earlier
-# days), waits until every run of the range has finished, prints their states, stops the
-# processes and exits 1 when a run failed (2 on timeout). Needs `make install` and a
-# migrated AIRFLOW_HOME (the script runs `airflow db migrate`, which is idempotent).
+# `make demo`, unpauses the DAG, then, by BACKFILL_MODE:
+#   range (default)  triggers emotion_drift_backfill once with params start=FROM, end=TO: one
+#                    Spark application runs the days in order, each through every stage
+#                    (what `emodrift backfill` does), about the CLI's time;
+#   daily            `airflow backfill create` on emotion_drift_nightly: one DAG run per day,
+#                    one at a time (drift reads earlier days), three Spark applications and
+#                    six task processes per day (~10x slower; see benchmarks/RESULTS.md).
+# Waits until the run(s) finished, prints their states, stops the processes and exits 1 when
+# a run failed (2 on timeout). Needs `make install`; runs `airflow db migrate` (idempotent).
 # Settings (environment): AIRFLOW_HOME (./airflow_home), EMODRIFT_LANDING (./landing),
-# EMODRIFT_LAKE (./lake), BACKFILL_TIMEOUT_S (3600), BACKFILL_REPROCESS (failed: rerun days
-# whose run failed; none | completed), AIRFLOW__API__PORT (28080),
-# AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT (28793), AIRFLOW__CORE__PARALLELISM (1).
+# EMODRIFT_LAKE (./lake), BACKFILL_MODE (range | daily), BACKFILL_TIMEOUT_S (3600),
+# BACKFILL_REPROCESS (daily mode; failed: rerun days whose run failed; none | completed),
+# AIRFLOW__API__PORT (28080), AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT (28793),
+# AIRFLOW__CORE__PARALLELISM (1).
 # Do not run it while another scheduler serves the same AIRFLOW_HOME.
 set -euo pipefail
 
-DAG_ID=emotion_drift_nightly
 FROM=${1:?usage: $0 FROM TO [TIMEOUT_S]}
 TO=${2:?usage: $0 FROM TO [TIMEOUT_S]}
 TIMEOUT_S=${3:-${BACKFILL_TIMEOUT_S:-3600}}
 REPROCESS=${BACKFILL_REPROCESS:-failed}
+MODE=${BACKFILL_MODE:-range}
+case $MODE in
+    range) DAG_ID=emotion_drift_backfill ;;
+    daily) DAG_ID=emotion_drift_nightly ;;
+    *) echo "BACKFILL_MODE must be range or daily, not $MODE" >&2; exit 1 ;;
+esac
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -95,20 +106,33 @@ done
 WAS_PAUSED=$(python -c 'import json,sys; print(json.loads(sys.argv[1])[0]["is_paused"])' "$details")
 
 af dags unpause "$DAG_ID" >/dev/null
-say "creating the backfill $FROM..$TO (reprocess: $REPROCESS)"
-af backfill create --dag-id "$DAG_ID" --from-date "$FROM" --to-date "$TO" \
-    --max-active-runs 1 --reprocess-behavior "$REPROCESS" >>"$LOGS/cli.log" \
-    || { tail -5 "$LOGS/cli.log"; exit 1; }
+if [ "$MODE" = range ]; then
+    RUN_ID=range__${FROM}__${TO}__$(date -u +%Y%m%dT%H%M%S)
+    say "triggering $DAG_ID $RUN_ID"
+    af dags trigger "$DAG_ID" --run-id "$RUN_ID" --conf "{\"start\": \"$FROM\", \"end\": \"$TO\"}" >>"$LOGS/cli.log" \
+        || { tail -5 "$LOGS/cli.log"; exit 1; }
+else
+    say "creating the backfill $FROM..$TO (reprocess: $REPROCESS)"
+    af backfill create --dag-id "$DAG_ID" --from-date "$FROM" --to-date "$TO" \
+        --max-active-runs 1 --reprocess-behavior "$REPROCESS" >>"$LOGS/cli.log" \
+        || { tail -5 "$LOGS/cli.log"; exit 1; }
+fi
 
-# runs of the range: the backfill's run ids start with backfill__; the logical date is the day
+# the runs to wait for: the triggered range run, or the daily backfill's runs (run ids start
+# with backfill__; the logical date is the day); printed as "day-or-range state start end"
 runs() {
     af dags list-runs "$DAG_ID" -o json | grep '^\[' | python -c '
 import json, sys
-lo, hi = sys.argv[1], sys.argv[2]
+lo, hi, range_run = sys.argv[1], sys.argv[2], sys.argv[3]
 for run in json.load(sys.stdin):
-    if run["run_id"].startswith("backfill__") and lo <= run["logical_date"][:10] <= hi:
-        print(run["logical_date"][:10], run["state"], run["start_date"][:19], run["end_date"][:19])
-' "$FROM" "$TO" | sort
+    if range_run:
+        wanted, name = run["run_id"] == range_run, f"{lo}..{hi}"
+    else:
+        wanted = run["run_id"].startswith("backfill__") and lo <= (run["logical_date"] or "")[:10] <= hi
+        name = (run["logical_date"] or "")[:10]
+    if wanted:
+        print(name, run["state"], (run["start_date"] or "-")[:19], (run["end_date"] or "-")[:19])
+' "$FROM" "$TO" "${RUN_ID:-}" | sort
 }
 
 START=$(date +%s)

@@ -22,7 +22,8 @@ def dagbag():
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "emotion_drift_nightly" in dagbag.dags
+    assert {"emotion_drift_nightly", "emotion_drift_backfill"} <= set(dagbag.dags)
+    assert "emodrift_spark" not in {Path(dag.fileloc).stem for dag in dagbag.dags.values()}
 
 
 def test_stages_are_wired_in_order(dagbag):
@@ -45,15 +46,32 @@ def test_retries_tags_docs_and_daily_intervals(dagbag):
     assert spark_task.application_args == ["--date", "{{ ds }}"]
 
 
-def test_parsing_imports_nothing_heavy():
-    """Parsing the DAG must not import Spark, torch or the project's jobs."""
+def test_the_backfill_dag_submits_one_range_backfill(dagbag):
+    """One spark-submit of what `emodrift backfill` runs, for the params' range, on the same
+    Spark connection as the nightly stages; one range at a time."""
+    dag = dagbag.dags["emotion_drift_backfill"]
+    nightly = dagbag.dags["emotion_drift_nightly"]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # triggered only, never scheduled
+    assert dag.max_active_runs == 1 and dag.doc_md and dag.tags
+    assert set(dag.params.keys()) == {"start", "end"}
+    (task,) = dag.tasks
+    assert task.application.endswith("jobs/commands/backfill.py")
+    assert Path(task.application).is_file()
+    assert task.application_args == ["--start", "{{ params.start }}", "--end", "{{ params.end }}"]
+    assert task.retries >= 1
+    assert task._conn_id == nightly.get_task("score")._conn_id
+
+
+@pytest.mark.parametrize("dag_file", ["emotion_drift_nightly.py", "emotion_drift_backfill.py"])
+def test_parsing_imports_nothing_heavy(dag_file):
+    """Parsing a DAG must not import Spark, torch or the project's jobs."""
     code = (
         "import runpy, sys; runpy.run_path(sys.argv[1]); "
         "heavy = sorted(m for m in ('pyspark', 'torch', 'jobs', 'models', 'drift', 'pandas') if m in sys.modules); "
         "print('HEAVY=' + ','.join(heavy))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, str(DAGS_FOLDER / "emotion_drift_nightly.py")],
+        [sys.executable, "-c", code, str(DAGS_FOLDER / dag_file)],
         capture_output=True, text=True, check=True,
     )
     assert "HEAVY=\n" in result.stdout

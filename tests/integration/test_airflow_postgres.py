@@ -1,7 +1,8 @@
 """Airflow as it runs in production: PostgreSQL metadata, the LocalExecutor, a running
-scheduler, API server and DAG processor. `airflow backfill create` over seven sample days
-(through scripts/airflow_backfill.sh, not `dags test`) leaves the rows `emodrift backfill`
-leaves."""
+scheduler, API server and DAG processor. Through scripts/airflow_backfill.sh (not `dags
+test`): the range DAG backfills the first six sample days in one run, then `airflow backfill
+create` runs the nightly DAG for the seventh; together they leave the rows `emodrift backfill`
+leaves over the seven days."""
 
 from __future__ import annotations
 
@@ -46,22 +47,24 @@ def test_airflow_backfill_on_postgres_matches_the_cli(
         EMODRIFT_SHUFFLE_PARTITIONS="2",
         PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
     )
-    result = subprocess.run(
-        ["bash", str(REPO_ROOT / "scripts" / "airflow_backfill.sh"), FIRST_DAY, last, "3000"],
-        env=env, capture_output=True, text=True, timeout=3300,
-    )
-    assert result.returncode == 0, f"airflow backfill failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    assert result.stdout.count(" success ") == DAYS, result.stdout[-3000:]
+    range_last = (dt.date.fromisoformat(FIRST_DAY) + dt.timedelta(days=DAYS - 2)).isoformat()
+    for mode, first, final in (("range", FIRST_DAY, range_last), ("daily", last, last)):
+        result = subprocess.run(
+            ["bash", str(REPO_ROOT / "scripts" / "airflow_backfill.sh"), first, final, "2400"],
+            env=env | {"BACKFILL_MODE": mode}, capture_output=True, text=True, timeout=2700,
+        )
+        assert result.returncode == 0, f"airflow backfill ({mode}) failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+        assert result.stdout.count(" success ") == 1, result.stdout[-3000:]
 
     # the runs were recorded in PostgreSQL, not in a SQLite file
     assert not (airflow_home / "airflow.db").exists()
     port = postgres_url.rsplit(":", 1)[1].split("/")[0]
-    query = ("select count(*) from dag_run where dag_id = 'emotion_drift_nightly' "
-             "and state = 'success' and run_id like 'backfill__%'")
+    query = ("select dag_id, count(*) from dag_run where state = 'success' "
+             "and (run_id like 'backfill__%' or run_id like 'range__%') group by dag_id order by dag_id")
     counted = subprocess.run(["psql", "-h", "127.0.0.1", "-p", port, "-U", "airflow", "-d", "airflow", "-tAc", query],
                              capture_output=True, text=True, timeout=60)
     assert counted.returncode == 0, counted.stderr
-    assert int(counted.stdout.strip()) == DAYS
+    assert counted.stdout.split() == ["emotion_drift_backfill|1", "emotion_drift_nightly|1"]
 
     counts = same_lake(reference_lake, lake)
     assert counts["posts"] > 0 and counts["scores"] == counts["posts"]
