@@ -168,7 +168,7 @@ def user_timeline_figure(sequence: pd.DataFrame, transitions: pd.DataFrame, titl
         xaxis3={"anchor": "y3", "matches": "x2", "showticklabels": False},
         xaxis2={"anchor": "y2"},
         yaxis={"anchor": "x", "domain": [0.44, 1.0], "range": [0, 1.08],
-               "title": {"text": "actual (filled)<br>forecast (dotted)"}},
+               "title": {"text": "probability" if forecast is None else "actual (filled)<br>forecast (dotted)"}},
         yaxis3={"anchor": "x3", "domain": [0.2, 0.38], "title": {"text": "surprise (nats)"}, "rangemode": "tozero"},
         yaxis2={"anchor": "x2", "domain": [0.0, 0.14], "title": {"text": "posts"}, "rangemode": "tozero"},
         shapes=_change_lines(transitions, (("x", "y domain"), ("x3", "y3 domain"), ("x2", "y2 domain"))),

@@ -666,7 +666,8 @@ def stage_runs(lake: Path, start: str, end: str, events: pd.DataFrame | None = N
 
     Returns:
         :data:`RUN_COLUMNS`: ``duration_s`` (None when unfinished), ``rows`` (the stage's main
-        count, see :data:`RUN_ROW_COUNTS`), ``counts`` (every count, ``name=value``), ``error``.
+        count, see :data:`RUN_ROW_COUNTS`), ``counts`` (every number the run recorded,
+        ``name=value``), ``error``.
     """
     events = run_events(lake) if events is None else events
     events = events[(events["date"] >= start) & (events["date"] <= end)]
@@ -684,8 +685,9 @@ def stage_runs(lake: Path, start: str, end: str, events: pd.DataFrame | None = N
     rows = parsed.map(lambda counts: next((counts[name] for name in RUN_ROW_COUNTS
                                            if isinstance(counts.get(name), (int, float))), None))
     runs["rows"] = pd.to_numeric(rows, errors="coerce").round().astype("Int64")
+    # the numbers only: dates, stage names and paths a run also records say nothing new here
     runs["counts"] = parsed.map(lambda counts: ", ".join(f"{name}={value}" for name, value in sorted(counts.items())
-                                                         if not isinstance(value, (dict, list))))
+                                                         if isinstance(value, (int, float)) and not isinstance(value, bool)))
     runs["model_versions"] = runs["model_versions"].map(
         lambda value: ", ".join(f"{name}={version}" for name, version in sorted(_json_object(value).items())))
     runs = runs.reset_index().rename(columns={"index": "run_id"})

@@ -12,12 +12,18 @@ from jobs.dashboard.app import current_config, default_range
 from jobs.dashboard.components import date_range_control, date_range_navigation, graph, navigator
 
 
+WRAPPED_COLUMNS = ("counts", "error", "model_versions", "problems", "recorded_error")
+
+
 def _table(component_id: str, frame) -> dash_table.DataTable:
     shown = frame.astype(str).replace({"NaT": "", "None": "", "nan": "", "<NA>": ""})
     return dash_table.DataTable(id=component_id, data=shown.to_dict("records"),
                                 columns=[{"name": column, "id": column} for column in frame.columns],
                                 page_size=20, sort_action="native", style_table={"overflowX": "auto"},
-                                style_cell={"textAlign": "left", "whiteSpace": "normal", "maxWidth": "28em"},
+                                style_cell={"textAlign": "left"},
+                                # the long free-text columns wrap; days, times and counts stay on one line
+                                style_cell_conditional=[{"if": {"column_id": column}, "whiteSpace": "normal", "minWidth": "14em",
+                                                         "maxWidth": "30em"} for column in WRAPPED_COLUMNS if column in frame],
                                 style_header={"fontWeight": "bold", "backgroundColor": "#e8eef5"},
                                 style_data_conditional=[
                                     {"if": {"filter_query": f'{{{column}}} = "{status}"'}, "color": colour}
