@@ -169,6 +169,10 @@ class BlazeFaceDetector:
     to the photo's pixels. Photos go through the network one at a time: on a CPU core a batch
     of one is fastest (the activations stay in cache).
 
+    With ``onnx_session`` (an ONNX Runtime session of the same network, input ``images``,
+    outputs ``scores`` and ``regressions``) the network runs there instead of in PyTorch: about
+    twice as fast on a CPU core. The PyTorch module stays the reference and the GPU path.
+
     Args:
         network: a :class:`BlazeFaceBack` with its weights, in eval mode.
         short_side: the photo's short side in the network's input.
@@ -179,6 +183,7 @@ class BlazeFaceDetector:
         box_shift: its centre moved down by this share of its side: BlazeFace boxes the
             inner face, FER's tiles show forehead to chin, so crops cut from the scaled box
             frame a face as the emotion network was trained on.
+        onnx_session: optional ``onnxruntime.InferenceSession`` running the same weights.
     """
 
     def __init__(
@@ -190,6 +195,7 @@ class BlazeFaceDetector:
         overlap_threshold: float = 0.3,
         box_scale: float = 1.0,
         box_shift: float = 0.0,
+        onnx_session=None,
     ) -> None:
         if short_side < 32 or max_long_side < short_side:
             raise ValueError(f"need 32 <= short_side <= max_long_side, got {short_side}, {max_long_side}")
@@ -204,6 +210,7 @@ class BlazeFaceDetector:
         self.overlap_threshold = overlap_threshold
         self.box_scale = box_scale
         self.box_shift = box_shift
+        self.onnx_session = onnx_session
         self._anchors: dict[tuple[int, int], np.ndarray] = {}
 
     def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -219,17 +226,25 @@ class BlazeFaceDetector:
         input_height, input_width = -(-new_height // 32) * 32, -(-new_width // 32) * 32
         canvas = np.zeros((input_height, input_width), dtype=np.uint8)
         canvas[:new_height, :new_width] = small
+        scores, regressions = self._run(canvas)
+        if (input_height, input_width) not in self._anchors:
+            self._anchors[(input_height, input_width)] = anchor_centres(input_height, input_width)
+        boxes, _ = decode_detections(
+            scores, regressions, self._anchors[(input_height, input_width)], self.min_score, self.overlap_threshold
+        )
+        return self._photo_boxes(boxes, scale, width, height)
+
+    def _run(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scores (A,), regressions (A, 16)) of the network on one (H, W) uint8 input."""
+        if self.onnx_session is not None:
+            inputs = (canvas.astype(np.float32) / np.float32(127.5) - np.float32(1.0))[None, None]
+            scores, regressions = self.onnx_session.run(["scores", "regressions"], {"images": inputs})
+            return scores[0], regressions[0]
         device = next(self.network.parameters()).device
         inputs = torch.from_numpy(canvas).to(device=device, dtype=torch.float32)[None, None] / 127.5 - 1.0
         with torch.inference_mode():
             scores, regressions = self.network(inputs.contiguous(memory_format=torch.channels_last))
-        if (input_height, input_width) not in self._anchors:
-            self._anchors[(input_height, input_width)] = anchor_centres(input_height, input_width)
-        boxes, _ = decode_detections(
-            scores[0].float().cpu().numpy(), regressions[0].float().cpu().numpy(),
-            self._anchors[(input_height, input_width)], self.min_score, self.overlap_threshold,
-        )
-        return self._photo_boxes(boxes, scale, width, height)
+        return scores[0].float().cpu().numpy(), regressions[0].float().cpu().numpy()
 
     def _photo_boxes(self, boxes: np.ndarray, scale: float, width: int, height: int) -> list[tuple[int, int, int, int]]:
         """Network boxes (x0, y0, x1, y1) -> square, framed, clipped (x, y, w, h) in the photo."""

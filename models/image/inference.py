@@ -31,6 +31,7 @@ from models.image.training import predict_probabilities
 from models.labels import LABELS
 
 WEIGHTS_FILE = "model.safetensors"
+ONNX_FILE = "model.onnx"  # the face detector's network exported for ONNX Runtime (CPU)
 CONFIG_FILE = "config.json"
 MODEL_NAME = "image-cnn-v1"
 # MediaPipe's BlazeFace converted to safetensors (scripts/convert_blazeface.py): shipped with
@@ -184,7 +185,9 @@ def load_face_detector(
     """The detector ``config.detector`` names.
 
     ``kind`` ``haar`` (the default) is OpenCV's cascade; ``blazeface`` loads
-    ``model.safetensors`` of :func:`_detector_weights` into :class:`BlazeFaceBack` on ``device``.
+    ``model.safetensors`` of :func:`_detector_weights` into :class:`BlazeFaceBack` on ``device``
+    and, on a CPU, the same network's ``model.onnx`` beside it into ONNX Runtime (about twice as
+    fast there; on as many threads as torch uses).
     """
     settings = dict(config.detector)
     kind = settings.pop("kind", "haar")
@@ -198,8 +201,24 @@ def load_face_detector(
         raise FileNotFoundError(f"no face detector weights at {weights_path} (made by scripts/convert_blazeface.py)")
     network = BlazeFaceBack()
     network.load_state_dict(load_file(str(weights_path)))
-    network.to(resolve_device(device)).to(memory_format=torch.channels_last).eval()
-    return BlazeFaceDetector(network, **settings)
+    torch_device = resolve_device(device)
+    network.to(torch_device).to(memory_format=torch.channels_last).eval()
+    onnx_path = weights_path.with_name(ONNX_FILE)
+    session = _onnx_session(onnx_path) if torch_device.type == "cpu" and onnx_path.is_file() else None
+    return BlazeFaceDetector(network, **settings, onnx_session=session)
+
+
+def _onnx_session(path: Path):
+    """An ONNX Runtime CPU session for ``path`` on torch's thread count; None without onnxruntime."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # warnings about unused initialisers are noise here
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _version(digests: list[str], configs: list[ImageModelConfig], detector_digest: str | None = None) -> str:

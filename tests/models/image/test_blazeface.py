@@ -103,3 +103,41 @@ def test_shipped_weights_are_the_conversion_of_mediapipes_file() -> None:
     shipped = load_file(str(WEIGHTS))
     assert converted.keys() == shipped.keys()
     assert all(torch.equal(converted[name], shipped[name]) for name in shipped)
+
+
+def test_the_onnx_graph_computes_what_the_pytorch_network_does(detector: BlazeFaceDetector) -> None:
+    """The shipped model.onnx (the CPU path) against the safetensors module (the reference and GPU path)."""
+    pytest.importorskip("onnxruntime")
+    from models.image.inference import ONNX_FILE, _onnx_session
+
+    session = _onnx_session(DEFAULT_DETECTOR_DIR / ONNX_FILE)
+    generator = np.random.default_rng(6)
+    for height, width in [(224, 288), (224, 448), (256, 256)]:
+        small = torch.from_numpy(generator.uniform(-1, 1, (1, 1, height // 16, width // 16)).astype(np.float32))
+        images = torch.nn.functional.interpolate(small, size=(height, width), mode="bilinear")
+        onnx_scores, onnx_regressions = session.run(["scores", "regressions"], {"images": images.numpy()})
+        with torch.no_grad():
+            scores, regressions = detector.network(images.contiguous(memory_format=torch.channels_last))
+        assert np.allclose(onnx_scores, scores.numpy(), atol=1e-3) and np.allclose(onnx_regressions, regressions.numpy(), atol=1e-3)
+    with_onnx = BlazeFaceDetector(detector.network, onnx_session=session)
+    photo = np.full((400, 600), 90, dtype=np.uint8)
+    photo[100:300, 150:350] = np.linspace(0, 255, 200, dtype=np.uint8)[None, :]
+    assert with_onnx.detect(photo) == detector.detect(photo)
+
+
+def test_the_scorer_runs_the_detector_in_onnx_runtime_on_cpu_only_when_installed() -> None:
+    from models.image.inference import ImageModelConfig, load_face_detector
+
+    config = ImageModelConfig(network={}, crop_size=40, pixel_mean=0.5, pixel_std=0.25, detector={"kind": "blazeface"})
+    loaded = load_face_detector(config, None, "cpu")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        assert loaded.onnx_session is None
+    else:
+        assert loaded.onnx_session is not None
+    with pytest.raises(ValueError, match="unknown face detector kind"):
+        load_face_detector(ImageModelConfig(network={}, crop_size=40, pixel_mean=0.5, pixel_std=0.25, detector={"kind": "yolo"}), None)
+    with pytest.raises(ValueError, match="relative to the model"):
+        load_face_detector(ImageModelConfig(network={}, crop_size=40, pixel_mean=0.5, pixel_std=0.25,
+                                            detector={"kind": "blazeface", "weights": "elsewhere"}), None)
