@@ -205,7 +205,9 @@ def load_face_detector(
     network.to(torch_device).to(memory_format=torch.channels_last).eval()
     onnx_path = weights_path.with_name(ONNX_FILE)
     session = _onnx_session(onnx_path) if torch_device.type == "cpu" and onnx_path.is_file() else None
-    return BlazeFaceDetector(network, **settings, onnx_session=session)
+    # a GPU wants many photos per pass; a CPU core is fastest on one (activations stay in cache)
+    batch_size = settings.pop("batch_size", 64 if torch_device.type == "cuda" else 1)
+    return BlazeFaceDetector(network, **settings, onnx_session=session, batch_size=batch_size)
 
 
 def _onnx_session(path: Path):
@@ -339,25 +341,30 @@ class ImageScorer:
         rows: list[dict] = []
         face_crops: list[np.ndarray] = []
         owners: list[int] = []
-        for position, data in enumerate(images):
-            decoded = decode_image(data, min_short_side=self.config.decode_short_side)
-            row = {"image_probs": None, "image_status": decoded.status, "face_count": 0, "face_boxes": [], "image_features": None}
-            rows.append(row)
-            if decoded.gray is None:
-                continue
-            try:
-                boxes = self.detector.detect(decoded.gray)
-            except Exception as error:  # noqa: BLE001 — one odd image must not fail the batch
-                row["image_status"] = f"detect_error:{type(error).__name__}"
-                continue
-            # boxes in the file's pixels, whatever size the decoder produced
-            row["face_boxes"] = [[int(round(value / decoded.scale)) for value in box] for box in boxes]
-            row["face_count"] = len(boxes)
-            if not boxes:
-                row["image_status"] = "no_face"
-                continue
-            face_crops.append(crop_faces(decoded.gray, boxes, FACE_SIZE, equalize=self.config.equalize_crops))
-            owners.append(position)
+        # Decoded photos are held only for one detector pass (one photo on a CPU, a batch on a
+        # GPU); their face crops are kept for the classifier, which sees the whole chunk at once.
+        step = getattr(self.detector, "batch_size", 1)
+        for start in range(0, len(images), step):
+            decoded_images = {}
+            for position in range(start, min(start + step, len(images))):
+                decoded = decode_image(images[position], min_short_side=self.config.decode_short_side)
+                rows.append({"image_probs": None, "image_status": decoded.status, "face_count": 0, "face_boxes": [], "image_features": None})
+                if decoded.gray is not None:
+                    decoded_images[position] = decoded
+            found = self._detect([decoded.gray for decoded in decoded_images.values()])
+            for (position, decoded), boxes in zip(decoded_images.items(), found):
+                row = rows[position]
+                if isinstance(boxes, Exception):  # one odd image must not fail the batch
+                    row["image_status"] = f"detect_error:{type(boxes).__name__}"
+                    continue
+                # boxes in the file's pixels, whatever size the decoder produced
+                row["face_boxes"] = [[int(round(value / decoded.scale)) for value in box] for box in boxes]
+                row["face_count"] = len(boxes)
+                if not boxes:
+                    row["image_status"] = "no_face"
+                    continue
+                face_crops.append(crop_faces(decoded.gray, boxes, FACE_SIZE, equalize=self.config.equalize_crops))
+                owners.append(position)
         if not face_crops:
             return rows
         probabilities, features = self.classify_faces(np.concatenate(face_crops))
@@ -369,6 +376,24 @@ class ImageScorer:
             row["image_features"] = combine_by_area(features[offset : offset + count], row["face_boxes"]).tolist()
             offset += count
         return rows
+
+    def _detect(self, grays: list[np.ndarray]) -> list[list | Exception]:
+        """Boxes per image (many per detector pass where the detector batches); an image whose
+        detection raises gets its exception instead, and only it is retried alone."""
+        if not grays:
+            return []
+        if hasattr(self.detector, "detect_many"):
+            try:
+                return list(self.detector.detect_many(grays))
+            except Exception:  # noqa: BLE001 — find the odd image: the others still get boxes
+                pass
+        found: list[list | Exception] = []
+        for gray in grays:
+            try:
+                found.append(self.detector.detect(gray))
+            except Exception as error:  # noqa: BLE001 — one odd image must not fail the batch
+                found.append(error)
+        return found
 
 
 _SCORERS: dict[tuple[str, str], ImageScorer] = {}

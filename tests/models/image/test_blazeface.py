@@ -141,3 +141,18 @@ def test_the_scorer_runs_the_detector_in_onnx_runtime_on_cpu_only_when_installed
     with pytest.raises(ValueError, match="relative to the model"):
         load_face_detector(ImageModelConfig(network={}, crop_size=40, pixel_mean=0.5, pixel_std=0.25,
                                             detector={"kind": "blazeface", "weights": "elsewhere"}), None)
+
+
+def test_batched_detection_finds_what_one_photo_at_a_time_finds(detector: BlazeFaceDetector, shared_data: Path) -> None:
+    """``detect_many`` groups photos by input shape into batches (the GPU path); same boxes."""
+    from models.image.decode import decode_image
+    from models.image.photos import synthetic_photo
+    from models.image.training import load_face_dataset
+
+    faces, _ = load_face_dataset(shared_data / "fer2013" / "train_48x48.npz")
+    generator = np.random.default_rng(7)
+    grays = [decode_image(synthetic_photo([face], generator).data).gray for face in faces[:10]]
+    grays.append(np.full((300, 300), 128, dtype=np.uint8))
+    batched = BlazeFaceDetector(detector.network, batch_size=4)
+    assert batched.detect_many(grays) == [detector.detect(gray) for gray in grays]
+    assert sum(len(boxes) > 0 for boxes in batched.detect_many(grays)) >= 6
