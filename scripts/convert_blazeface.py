@@ -147,8 +147,12 @@ def compare_with_tflite(path: Path, state: dict[str, torch.Tensor]) -> None:
           f"regressions {worst['regressors']:.2e} (pixels)")
 
 
-def export_onnx(state: dict[str, torch.Tensor], path: Path) -> None:
-    """The network with ``state`` as an ONNX graph (opset 17; batch, height and width free)."""
+def export_onnx(state: dict[str, torch.Tensor], path: Path, weights_digest: str) -> None:
+    """The network with ``state`` as an ONNX graph (opset 17; batch, height and width free),
+    stamped with the digest of the safetensors it was exported from: the scorer refuses a
+    model.onnx whose stamp differs from the weights beside it."""
+    import onnx
+
     network = BlazeFaceBack()
     network.load_state_dict(state)
     network.eval()
@@ -158,6 +162,10 @@ def export_onnx(state: dict[str, torch.Tensor], path: Path) -> None:
         dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}, "scores": {0: "batch", 1: "anchors"},
                       "regressions": {0: "batch", 1: "anchors"}},
     )
+    graph = onnx.load(str(path))
+    stamp = graph.metadata_props.add()
+    stamp.key, stamp.value = "weights_digest", weights_digest
+    onnx.save(graph, str(path))
     path.chmod(0o644)
 
 
@@ -174,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     save_file(state, str(args.output / "model.safetensors"),
               metadata={"format": "pt", "model": "blazeface-back", "source": path.name, "source_sha256": source_digest})
     (args.output / "model.safetensors").chmod(0o644)
-    export_onnx(state, args.output / "model.onnx")
+    from models.checkpoints import weights_digest
+
+    export_onnx(state, args.output / "model.onnx", weights_digest(args.output / "model.safetensors", length=64))
     print(f"wrote {args.output / 'model.onnx'}")
     print(f"wrote {args.output / 'model.safetensors'} from {path} (sha256 {source_digest[:16]}...)")
     return 0

@@ -204,14 +204,19 @@ def load_face_detector(
     torch_device = resolve_device(device)
     network.to(torch_device).to(memory_format=torch.channels_last).eval()
     onnx_path = weights_path.with_name(ONNX_FILE)
-    session = _onnx_session(onnx_path) if torch_device.type == "cpu" and onnx_path.is_file() else None
+    session = _onnx_session(onnx_path, weights_path) if torch_device.type == "cpu" and onnx_path.is_file() else None
     # a GPU wants many photos per pass; a CPU core is fastest on one (activations stay in cache)
     batch_size = settings.pop("batch_size", 64 if torch_device.type == "cuda" else 1)
     return BlazeFaceDetector(network, **settings, onnx_session=session, batch_size=batch_size)
 
 
-def _onnx_session(path: Path):
-    """An ONNX Runtime CPU session for ``path`` on torch's thread count; None without onnxruntime."""
+def _onnx_session(path: Path, weights_path: Path):
+    """An ONNX Runtime CPU session for ``path`` on torch's thread count; None without onnxruntime.
+
+    Raises:
+        ValueError: the graph was exported from other weights than ``weights_path`` (its
+            ``weights_digest`` stamp differs): scores would silently not be the version's.
+    """
     try:
         import onnxruntime
     except ImportError:
@@ -220,7 +225,11 @@ def _onnx_session(path: Path):
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initialisers are noise here
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    stamp = session.get_modelmeta().custom_metadata_map.get("weights_digest")
+    if stamp != weights_digest(weights_path, length=64):
+        raise ValueError(f"{path} was not exported from {weights_path}: rerun scripts/convert_blazeface.py")
+    return session
 
 
 def _version(digests: list[str], configs: list[ImageModelConfig], detector_digest: str | None = None) -> str:

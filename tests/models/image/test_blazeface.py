@@ -110,7 +110,7 @@ def test_the_onnx_graph_computes_what_the_pytorch_network_does(detector: BlazeFa
     pytest.importorskip("onnxruntime")
     from models.image.inference import ONNX_FILE, _onnx_session
 
-    session = _onnx_session(DEFAULT_DETECTOR_DIR / ONNX_FILE)
+    session = _onnx_session(DEFAULT_DETECTOR_DIR / ONNX_FILE, WEIGHTS)
     generator = np.random.default_rng(6)
     for height, width in [(224, 288), (224, 448), (256, 256)]:
         small = torch.from_numpy(generator.uniform(-1, 1, (1, 1, height // 16, width // 16)).astype(np.float32))
@@ -156,3 +156,21 @@ def test_batched_detection_finds_what_one_photo_at_a_time_finds(detector: BlazeF
     batched = BlazeFaceDetector(detector.network, batch_size=4)
     assert batched.detect_many(grays) == [detector.detect(gray) for gray in grays]
     assert sum(len(boxes) > 0 for boxes in batched.detect_many(grays)) >= 6
+
+
+def test_an_onnx_graph_from_other_weights_is_refused(tmp_path: Path) -> None:
+    """model.onnx carries the digest of the safetensors it came from; a stale one must not score."""
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from models.image.inference import ONNX_FILE, _onnx_session
+
+    shutil.copy(DEFAULT_DETECTOR_DIR / ONNX_FILE, tmp_path / ONNX_FILE)
+    changed = load_file(str(WEIGHTS))
+    changed["stem.bias"] = changed["stem.bias"] + 0.01
+    save_file(changed, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match="not exported from"):
+        _onnx_session(tmp_path / ONNX_FILE, tmp_path / "model.safetensors")
+    assert _onnx_session(DEFAULT_DETECTOR_DIR / ONNX_FILE, WEIGHTS) is not None
