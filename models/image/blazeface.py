@@ -18,6 +18,8 @@ Pure functions and modules: nothing here reads files or picks devices.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import nn
@@ -167,7 +169,12 @@ class BlazeFaceDetector:
     grid, so no letterboxing into a square is needed: faces keep the same size in the network's
     input whatever the photo's shape, and no time is spent on padding. Boxes are mapped back
     to the photo's pixels. Photos go through the network one at a time: on a CPU core a batch
-    of one is fastest (the activations stay in cache).
+    of one is fastest (the activations stay in cache); on a GPU, :meth:`detect_many` batches
+    photos whose inputs share a shape (few shapes: the short side is fixed).
+
+    With ``onnx_session`` (an ONNX Runtime session of the same network, input ``images``,
+    outputs ``scores`` and ``regressions``) the network runs there instead of in PyTorch: about
+    twice as fast on a CPU core. The PyTorch module stays the reference and the GPU path.
 
     Args:
         network: a :class:`BlazeFaceBack` with its weights, in eval mode.
@@ -179,6 +186,8 @@ class BlazeFaceDetector:
         box_shift: its centre moved down by this share of its side: BlazeFace boxes the
             inner face, FER's tiles show forehead to chin, so crops cut from the scaled box
             frame a face as the emotion network was trained on.
+        onnx_session: optional ``onnxruntime.InferenceSession`` running the same weights.
+        batch_size: photos of one input shape per network pass in :meth:`detect_many`.
     """
 
     def __init__(
@@ -190,13 +199,15 @@ class BlazeFaceDetector:
         overlap_threshold: float = 0.3,
         box_scale: float = 1.0,
         box_shift: float = 0.0,
+        onnx_session=None,
+        batch_size: int = 1,
     ) -> None:
         if short_side < 32 or max_long_side < short_side:
             raise ValueError(f"need 32 <= short_side <= max_long_side, got {short_side}, {max_long_side}")
         if not 0.0 < min_score < 1.0 or not 0.0 < overlap_threshold < 1.0:
             raise ValueError(f"min_score and overlap_threshold must lie in (0, 1), got {min_score}, {overlap_threshold}")
-        if box_scale <= 0:
-            raise ValueError(f"box_scale must be > 0, got {box_scale}")
+        if box_scale <= 0 or batch_size < 1:
+            raise ValueError(f"box_scale must be > 0 and batch_size >= 1, got {box_scale}, {batch_size}")
         self.network = network
         self.short_side = short_side
         self.max_long_side = max_long_side
@@ -204,10 +215,38 @@ class BlazeFaceDetector:
         self.overlap_threshold = overlap_threshold
         self.box_scale = box_scale
         self.box_shift = box_shift
-        self._anchors: dict[tuple[int, int], np.ndarray] = {}
+        self.onnx_session = onnx_session
+        self.batch_size = batch_size
+        self._anchors: dict[tuple[int, ...], np.ndarray] = {}
 
     def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         """Face boxes (x, y, width, height) in ``gray`` ((H, W) uint8), best first."""
+        return self.detect_many([gray])[0]
+
+    def detect_many(self, grays: Sequence[np.ndarray]) -> list[list[tuple[int, int, int, int]]]:
+        """:meth:`detect` for each photo; photos whose inputs have the same shape go through the
+        network ``batch_size`` at a time (a GPU wants large passes; a CPU core one photo)."""
+        prepared = [self._prepare(gray) for gray in grays]
+        outputs: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(prepared)
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for index, (canvas, _) in enumerate(prepared):
+            by_shape.setdefault(canvas.shape, []).append(index)
+        for shape, indices in by_shape.items():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                scores, regressions = self._run(np.stack([prepared[index][0] for index in chunk]))
+                for position, index in enumerate(chunk):
+                    outputs[index] = (scores[position], regressions[position])
+        results = []
+        for (canvas, (scale, width, height)), (scores, regressions) in zip(prepared, outputs):
+            if canvas.shape not in self._anchors:
+                self._anchors[canvas.shape] = anchor_centres(*canvas.shape)
+            boxes, _ = decode_detections(scores, regressions, self._anchors[canvas.shape], self.min_score, self.overlap_threshold)
+            results.append(self._photo_boxes(boxes, scale, width, height))
+        return results
+
+    def _prepare(self, gray: np.ndarray) -> tuple[np.ndarray, tuple[float, int, int]]:
+        """(the network's uint8 input, (scale, photo width, photo height)) for one photo."""
         import cv2
 
         if gray.ndim != 2 or gray.dtype != np.uint8 or min(gray.shape) < 1:
@@ -216,20 +255,21 @@ class BlazeFaceDetector:
         scale = min(self.short_side / min(height, width), self.max_long_side / max(height, width))
         new_width, new_height = max(1, round(width * scale)), max(1, round(height * scale))
         small = cv2.resize(gray, (new_width, new_height), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        input_height, input_width = -(-new_height // 32) * 32, -(-new_width // 32) * 32
-        canvas = np.zeros((input_height, input_width), dtype=np.uint8)
+        canvas = np.zeros((-(-new_height // 32) * 32, -(-new_width // 32) * 32), dtype=np.uint8)
         canvas[:new_height, :new_width] = small
+        return canvas, (scale, width, height)
+
+    def _run(self, canvases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scores (N, A), regressions (N, A, 16)) of the network on (N, H, W) uint8 inputs."""
+        if self.onnx_session is not None:
+            inputs = (canvases.astype(np.float32) / np.float32(127.5) - np.float32(1.0))[:, None]
+            scores, regressions = self.onnx_session.run(["scores", "regressions"], {"images": inputs})
+            return scores, regressions
         device = next(self.network.parameters()).device
-        inputs = torch.from_numpy(canvas).to(device=device, dtype=torch.float32)[None, None] / 127.5 - 1.0
+        inputs = torch.from_numpy(canvases).to(device=device, dtype=torch.float32)[:, None] / 127.5 - 1.0
         with torch.inference_mode():
             scores, regressions = self.network(inputs.contiguous(memory_format=torch.channels_last))
-        if (input_height, input_width) not in self._anchors:
-            self._anchors[(input_height, input_width)] = anchor_centres(input_height, input_width)
-        boxes, _ = decode_detections(
-            scores[0].float().cpu().numpy(), regressions[0].float().cpu().numpy(),
-            self._anchors[(input_height, input_width)], self.min_score, self.overlap_threshold,
-        )
-        return self._photo_boxes(boxes, scale, width, height)
+        return scores.float().cpu().numpy(), regressions.float().cpu().numpy()
 
     def _photo_boxes(self, boxes: np.ndarray, scale: float, width: int, height: int) -> list[tuple[int, int, int, int]]:
         """Network boxes (x0, y0, x1, y1) -> square, framed, clipped (x, y, w, h) in the photo."""

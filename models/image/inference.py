@@ -31,6 +31,7 @@ from models.image.training import predict_probabilities
 from models.labels import LABELS
 
 WEIGHTS_FILE = "model.safetensors"
+ONNX_FILE = "model.onnx"  # the face detector's network exported for ONNX Runtime (CPU)
 CONFIG_FILE = "config.json"
 MODEL_NAME = "image-cnn-v1"
 # MediaPipe's BlazeFace converted to safetensors (scripts/convert_blazeface.py): shipped with
@@ -184,7 +185,9 @@ def load_face_detector(
     """The detector ``config.detector`` names.
 
     ``kind`` ``haar`` (the default) is OpenCV's cascade; ``blazeface`` loads
-    ``model.safetensors`` of :func:`_detector_weights` into :class:`BlazeFaceBack` on ``device``.
+    ``model.safetensors`` of :func:`_detector_weights` into :class:`BlazeFaceBack` on ``device``
+    and, on a CPU, the same network's ``model.onnx`` beside it into ONNX Runtime (about twice as
+    fast there; on as many threads as torch uses).
     """
     settings = dict(config.detector)
     kind = settings.pop("kind", "haar")
@@ -198,8 +201,35 @@ def load_face_detector(
         raise FileNotFoundError(f"no face detector weights at {weights_path} (made by scripts/convert_blazeface.py)")
     network = BlazeFaceBack()
     network.load_state_dict(load_file(str(weights_path)))
-    network.to(resolve_device(device)).to(memory_format=torch.channels_last).eval()
-    return BlazeFaceDetector(network, **settings)
+    torch_device = resolve_device(device)
+    network.to(torch_device).to(memory_format=torch.channels_last).eval()
+    onnx_path = weights_path.with_name(ONNX_FILE)
+    session = _onnx_session(onnx_path, weights_path) if torch_device.type == "cpu" and onnx_path.is_file() else None
+    # a GPU wants many photos per pass; a CPU core is fastest on one (activations stay in cache)
+    batch_size = settings.pop("batch_size", 64 if torch_device.type == "cuda" else 1)
+    return BlazeFaceDetector(network, **settings, onnx_session=session, batch_size=batch_size)
+
+
+def _onnx_session(path: Path, weights_path: Path):
+    """An ONNX Runtime CPU session for ``path`` on torch's thread count; None without onnxruntime.
+
+    Raises:
+        ValueError: the graph was exported from other weights than ``weights_path`` (its
+            ``weights_digest`` stamp differs): scores would silently not be the version's.
+    """
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # warnings about unused initialisers are noise here
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    stamp = session.get_modelmeta().custom_metadata_map.get("weights_digest")
+    if stamp != weights_digest(weights_path, length=64):
+        raise ValueError(f"{path} was not exported from {weights_path}: rerun scripts/convert_blazeface.py")
+    return session
 
 
 def _version(digests: list[str], configs: list[ImageModelConfig], detector_digest: str | None = None) -> str:
@@ -320,25 +350,30 @@ class ImageScorer:
         rows: list[dict] = []
         face_crops: list[np.ndarray] = []
         owners: list[int] = []
-        for position, data in enumerate(images):
-            decoded = decode_image(data, min_short_side=self.config.decode_short_side)
-            row = {"image_probs": None, "image_status": decoded.status, "face_count": 0, "face_boxes": [], "image_features": None}
-            rows.append(row)
-            if decoded.gray is None:
-                continue
-            try:
-                boxes = self.detector.detect(decoded.gray)
-            except Exception as error:  # noqa: BLE001 — one odd image must not fail the batch
-                row["image_status"] = f"detect_error:{type(error).__name__}"
-                continue
-            # boxes in the file's pixels, whatever size the decoder produced
-            row["face_boxes"] = [[int(round(value / decoded.scale)) for value in box] for box in boxes]
-            row["face_count"] = len(boxes)
-            if not boxes:
-                row["image_status"] = "no_face"
-                continue
-            face_crops.append(crop_faces(decoded.gray, boxes, FACE_SIZE, equalize=self.config.equalize_crops))
-            owners.append(position)
+        # Decoded photos are held only for one detector pass (one photo on a CPU, a batch on a
+        # GPU); their face crops are kept for the classifier, which sees the whole chunk at once.
+        step = getattr(self.detector, "batch_size", 1)
+        for start in range(0, len(images), step):
+            decoded_images = {}
+            for position in range(start, min(start + step, len(images))):
+                decoded = decode_image(images[position], min_short_side=self.config.decode_short_side)
+                rows.append({"image_probs": None, "image_status": decoded.status, "face_count": 0, "face_boxes": [], "image_features": None})
+                if decoded.gray is not None:
+                    decoded_images[position] = decoded
+            found = self._detect([decoded.gray for decoded in decoded_images.values()])
+            for (position, decoded), boxes in zip(decoded_images.items(), found):
+                row = rows[position]
+                if isinstance(boxes, Exception):  # one odd image must not fail the batch
+                    row["image_status"] = f"detect_error:{type(boxes).__name__}"
+                    continue
+                # boxes in the file's pixels, whatever size the decoder produced
+                row["face_boxes"] = [[int(round(value / decoded.scale)) for value in box] for box in boxes]
+                row["face_count"] = len(boxes)
+                if not boxes:
+                    row["image_status"] = "no_face"
+                    continue
+                face_crops.append(crop_faces(decoded.gray, boxes, FACE_SIZE, equalize=self.config.equalize_crops))
+                owners.append(position)
         if not face_crops:
             return rows
         probabilities, features = self.classify_faces(np.concatenate(face_crops))
@@ -350,6 +385,24 @@ class ImageScorer:
             row["image_features"] = combine_by_area(features[offset : offset + count], row["face_boxes"]).tolist()
             offset += count
         return rows
+
+    def _detect(self, grays: list[np.ndarray]) -> list[list | Exception]:
+        """Boxes per image (many per detector pass where the detector batches); an image whose
+        detection raises gets its exception instead, and only it is retried alone."""
+        if not grays:
+            return []
+        if hasattr(self.detector, "detect_many"):
+            try:
+                return list(self.detector.detect_many(grays))
+            except Exception:  # noqa: BLE001 — find the odd image: the others still get boxes
+                pass
+        found: list[list | Exception] = []
+        for gray in grays:
+            try:
+                found.append(self.detector.detect(gray))
+            except Exception as error:  # noqa: BLE001 — one odd image must not fail the batch
+                found.append(error)
+        return found
 
 
 _SCORERS: dict[tuple[str, str], ImageScorer] = {}

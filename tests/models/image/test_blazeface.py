@@ -103,3 +103,74 @@ def test_shipped_weights_are_the_conversion_of_mediapipes_file() -> None:
     shipped = load_file(str(WEIGHTS))
     assert converted.keys() == shipped.keys()
     assert all(torch.equal(converted[name], shipped[name]) for name in shipped)
+
+
+def test_the_onnx_graph_computes_what_the_pytorch_network_does(detector: BlazeFaceDetector) -> None:
+    """The shipped model.onnx (the CPU path) against the safetensors module (the reference and GPU path)."""
+    pytest.importorskip("onnxruntime")
+    from models.image.inference import ONNX_FILE, _onnx_session
+
+    session = _onnx_session(DEFAULT_DETECTOR_DIR / ONNX_FILE, WEIGHTS)
+    generator = np.random.default_rng(6)
+    for height, width in [(224, 288), (224, 448), (256, 256)]:
+        small = torch.from_numpy(generator.uniform(-1, 1, (1, 1, height // 16, width // 16)).astype(np.float32))
+        images = torch.nn.functional.interpolate(small, size=(height, width), mode="bilinear")
+        onnx_scores, onnx_regressions = session.run(["scores", "regressions"], {"images": images.numpy()})
+        with torch.no_grad():
+            scores, regressions = detector.network(images.contiguous(memory_format=torch.channels_last))
+        assert np.allclose(onnx_scores, scores.numpy(), atol=1e-3) and np.allclose(onnx_regressions, regressions.numpy(), atol=1e-3)
+    with_onnx = BlazeFaceDetector(detector.network, onnx_session=session)
+    photo = np.full((400, 600), 90, dtype=np.uint8)
+    photo[100:300, 150:350] = np.linspace(0, 255, 200, dtype=np.uint8)[None, :]
+    assert with_onnx.detect(photo) == detector.detect(photo)
+
+
+def test_the_scorer_runs_the_detector_in_onnx_runtime_on_cpu_only_when_installed() -> None:
+    from models.image.inference import ImageModelConfig, load_face_detector
+
+    config = ImageModelConfig(network={}, crop_size=40, pixel_mean=0.5, pixel_std=0.25, detector={"kind": "blazeface"})
+    loaded = load_face_detector(config, None, "cpu")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        assert loaded.onnx_session is None
+    else:
+        assert loaded.onnx_session is not None
+    with pytest.raises(ValueError, match="unknown face detector kind"):
+        load_face_detector(ImageModelConfig(network={}, crop_size=40, pixel_mean=0.5, pixel_std=0.25, detector={"kind": "yolo"}), None)
+    with pytest.raises(ValueError, match="relative to the model"):
+        load_face_detector(ImageModelConfig(network={}, crop_size=40, pixel_mean=0.5, pixel_std=0.25,
+                                            detector={"kind": "blazeface", "weights": "elsewhere"}), None)
+
+
+def test_batched_detection_finds_what_one_photo_at_a_time_finds(detector: BlazeFaceDetector, shared_data: Path) -> None:
+    """``detect_many`` groups photos by input shape into batches (the GPU path); same boxes."""
+    from models.image.decode import decode_image
+    from models.image.photos import synthetic_photo
+    from models.image.training import load_face_dataset
+
+    faces, _ = load_face_dataset(shared_data / "fer2013" / "train_48x48.npz")
+    generator = np.random.default_rng(7)
+    grays = [decode_image(synthetic_photo([face], generator).data).gray for face in faces[:10]]
+    grays.append(np.full((300, 300), 128, dtype=np.uint8))
+    batched = BlazeFaceDetector(detector.network, batch_size=4)
+    assert batched.detect_many(grays) == [detector.detect(gray) for gray in grays]
+    assert sum(len(boxes) > 0 for boxes in batched.detect_many(grays)) >= 6
+
+
+def test_an_onnx_graph_from_other_weights_is_refused(tmp_path: Path) -> None:
+    """model.onnx carries the digest of the safetensors it came from; a stale one must not score."""
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from models.image.inference import ONNX_FILE, _onnx_session
+
+    shutil.copy(DEFAULT_DETECTOR_DIR / ONNX_FILE, tmp_path / ONNX_FILE)
+    changed = load_file(str(WEIGHTS))
+    changed["stem.bias"] = changed["stem.bias"] + 0.01
+    save_file(changed, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match="not exported from"):
+        _onnx_session(tmp_path / ONNX_FILE, tmp_path / "model.safetensors")
+    assert _onnx_session(DEFAULT_DETECTOR_DIR / ONNX_FILE, WEIGHTS) is not None

@@ -266,3 +266,33 @@ def test_photo_reading_settings_change_the_version_and_keep_boxes_in_file_pixels
         for bx, by, bw, bh in boxes:  # a found face lies on the pasted tile in the file's pixels
             matched += x <= bx + bw / 2 <= x + side and y <= by + bh / 2 <= y + side and 0.5 * side < bw < 1.6 * side
     assert matched >= len(photos) // 2
+
+
+def test_a_photo_whose_detection_fails_gets_a_status_and_the_others_their_faces(scorer, fer_faces) -> None:
+    """Detection runs many photos per pass; one that raises must not cost the others theirs."""
+    import copy
+
+    class FailsOnOneShape:
+        """The shipped detector, except that it raises on a 123 x 321 photo (as a corrupt one might)."""
+
+        def __init__(self, detector) -> None:
+            self.inner, self.batch_size = detector, 4
+
+        def detect_many(self, grays):
+            return [self.detect(gray) for gray in grays]
+
+        def detect(self, gray):
+            if gray.shape == (123, 321):
+                raise ValueError("odd photo")
+            return self.inner.detect(gray)
+
+    faces, _ = fer_faces
+    good = encode(face_photo(faces[0]), "JPEG")
+    odd = encode(np.full((123, 321), 90, dtype=np.uint8), "PNG")
+    fussy = copy.copy(scorer)
+    fussy.detector = FailsOnOneShape(scorer.detector)
+    rows = fussy.score_bytes([good, odd, good, None])
+    expected = scorer.score_bytes([good])
+    assert list(rows["image_status"]) == [expected["image_status"][0], "detect_error:ValueError", expected["image_status"][0], "no_image"]
+    assert rows["face_boxes"][0] == rows["face_boxes"][2] == expected["face_boxes"][0] and rows["face_count"][0] > 0
+    assert rows["image_probs"][1] is None and np.allclose(rows["image_probs"][0], expected["image_probs"][0], atol=1e-6)
