@@ -276,6 +276,8 @@ def main() -> None:
                                     CALIBRATION_EDGES)
 
     latest = transitions[transitions["dt"] == last]
+    flagged_calibration = calibration_table(latest["confidence"].to_numpy(),
+                                            correct_flags(latest.reset_index(drop=True), planted, margin), CALIBRATION_EDGES)
     post_labels = truth.get("posts", {})
     evidence = [
         post_labels[post_id]["label"] == label
@@ -315,12 +317,15 @@ def main() -> None:
           f"{sum(count == 1 for count in ids_per_change.values())} of them under a single id across every snapshot")
     print(f"null calibration: every user's days shuffled x{args.null_rounds}: {null_flags} flags in "
           f"{null_user_months:.1f} user-months = {100 * null_flags / null_user_months:.2f} per 100 user-months")
+    print("calibration of the pipeline's flags (last snapshot):")
+    print(flagged_calibration.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
     print("calibration (every proposal of the last snapshot at test level 0.5, magnitude filter off):")
     print(calibration.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
     if args.output is not None:
         args.output.write_text(json.dumps({
             "users": len(users), "days": days, "planted": len(planted), "backfill_seconds": backfill_seconds,
             "results": results, "calibration": calibration.to_dict(orient="records"),
+            "flagged_calibration": flagged_calibration.to_dict(orient="records"),
             "evidence_agreement": [sum(evidence), len(evidence)],
             "null_calibration": {"flags": null_flags, "user_months": null_user_months},
         }, indent=2, default=str) + "\n")
