@@ -11,13 +11,17 @@
    (days from the change to the first nightly snapshot flagging it), false alarms per 100
    stable user-months; for the pipeline's defaults and two baselines (never flag; PELT on the
    daily dominant emotion, one-hot, L2 cost, penalty 3 log n, run on each snapshot's
-   ``sequences``), plus an ablation without the temporal LSTM's surprise, the pipeline's
+   ``sequences``), plus an ablation with and without the temporal LSTM's surprise in the
+   confidence (the default leaves it out), the pipeline's
    figures on two halves of the users (even and odd positions in the cohort: whatever a
    design choice was checked on one half, the other reports it), a null calibration (every
    user's own days shuffled, so no change is left: flags per 100 user-months, which the
    detector's 0.05 test level should keep near or under 5), and a calibration table of every
    proposal's confidence (the same detector at level 0.5, magnitude filter off) against the
    share that is true.
+4. ``--design``: the detection design choices, rerun offline on every snapshot's ``sequences``
+   (no surprise), each on both halves of the users: the default against days weighted by their
+   posts and against a flat test level per segment (no spending by length).
 
 Run: .venv/bin/python benchmarks/drift_quality.py [--users 60] [--days 35] [--seed 11]
      [--work /tmp/emodrift-drift-quality] [--reuse] [--output results.json]
@@ -131,6 +135,46 @@ def null_false_alarms(latest: pd.DataFrame, options: TransitionOptions, rounds: 
     return flags, user_months
 
 
+DESIGN_VARIANTS: dict[str, dict[str, object]] = {
+    "default (equal days, level spent by length)": {},
+    "days weighted by their posts": {"weigh_days_by_posts": True},
+    "flat level per segment (no spending)": {"spend_level": False},
+}
+
+
+def redetect_snapshots(sequences: pd.DataFrame, options: TransitionOptions) -> pd.DataFrame:
+    """Rerun detection (no surprise) on every snapshot's ``sequences``; flags with their ``dt``."""
+    frames = []
+    for snapshot, rows in sequences.groupby("dt"):
+        found = redetect(rows, options, use_surprise=False)
+        found.insert(0, "dt", snapshot)
+        frames.append(found)
+    return pd.concat(frames, ignore_index=True)
+
+
+def design_table(sequences: pd.DataFrame, planted, users, days, margin, last: str) -> list[dict]:
+    """Each design variant on all users and on each half (even / odd positions)."""
+    rows = []
+    for name, changes in DESIGN_VARIANTS.items():
+        flags = redetect_snapshots(sequences, dataclasses.replace(TransitionOptions(), **changes))
+        for part, members in (("all", users), ("half 0", users[0::2]), ("half 1", users[1::2])):
+            chosen = flags[flags["user_id"].isin(members)]
+            rows.append(summarise(f"{name} [{part}]", chosen[chosen["dt"] == last], chosen,
+                                  [change for change in planted if change.user_id in members], members, days, margin))
+    return rows
+
+
+def found_changes(flags: pd.DataFrame, planted: list[Planted], margin_days: int) -> np.ndarray:
+    """Per planted change (input order): does one of ``flags`` match it (one-to-one)."""
+    found = np.zeros(len(planted), dtype=bool)
+    for user_id, rows in flags.groupby("user_id"):
+        indices = [index for index, change in enumerate(planted) if change.user_id == str(user_id)]
+        days = [dt.date.fromisoformat(str(day)) for day in rows["changed_at"]]
+        for change_index, _ in match([planted[index] for index in indices], days, margin_days):
+            found[indices[change_index]] = True
+    return found
+
+
 def correct_flags(flags: pd.DataFrame, planted: list[Planted], margin_days: int) -> np.ndarray:
     """Per flag (row order): does it match a planted change (one-to-one, as the F1 counts)."""
     by_user: dict[str, list[Planted]] = {}
@@ -182,6 +226,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="score an existing run in --work")
     parser.add_argument("--rerun-drift", action="store_true",
                         help="keep the cohort and its scores in --work, rerun only the nightly drift stage")
+    parser.add_argument("--design", action="store_true", help="also rerun the design variants offline (minutes)")
     parser.add_argument("--null-rounds", type=int, default=5, help="shuffles of each user's days for the null calibration")
     parser.add_argument("--output", type=Path, default=None, help="also write the results as JSON")
     args = parser.parse_args()
@@ -222,13 +267,17 @@ def main() -> None:
         results.append(summarise(f"pipeline defaults, half {half} ({len(members)} users at {'even' if half == 0 else 'odd'} positions)",
                                  chosen[chosen["dt"] == last], chosen,
                                  [change for change in planted if change.user_id in members], members, days, margin))
+    if args.design:
+        results += design_table(sequences, planted, users, days, margin, last)
     null_flags, null_user_months = null_false_alarms(latest_sequences, options, args.null_rounds, args.seed)
     proposals = redetect(latest_sequences, dataclasses.replace(options, min_confidence=0.5, min_magnitude=0.0),
-                         use_surprise=True)
+                         use_surprise=options.use_surprise)
     calibration = calibration_table(proposals["confidence"].to_numpy(), correct_flags(proposals, planted, margin),
                                     CALIBRATION_EDGES)
 
     latest = transitions[transitions["dt"] == last]
+    flagged_calibration = calibration_table(latest["confidence"].to_numpy(),
+                                            correct_flags(latest.reset_index(drop=True), planted, margin), CALIBRATION_EDGES)
     post_labels = truth.get("posts", {})
     evidence = [
         post_labels[post_id]["label"] == label
@@ -251,6 +300,16 @@ def main() -> None:
         print(f"{row['setting']:<72} {row['flagged']:>5} {row['precision']:>6.3f} {row['recall']:>6.3f} "
               f"{row['f1']:>6.3f} {row['false_alarms_per_100_stable_user_months']:>9.2f} "
               f"{'' if delay is None else f'{delay:.1f}':>6}")
+    found = found_changes(latest, planted, margin)
+    rates = {user["user_id"]: user["posts_per_day"] for user in truth["users"]}
+    groups = {
+        "abrupt": [ramp == 0 for ramp in ramps], "gradual": [ramp > 0 for ramp in ramps],
+        "users posting < 1 a day": [rates[change.user_id] < 1 for change in planted],
+        "users posting >= 1 a day": [rates[change.user_id] >= 1 for change in planted],
+        "users with 2 changes": [sum(other.user_id == change.user_id for other in planted) == 2 for change in planted],
+    }
+    print("recall of the last snapshot by kind: " + ", ".join(
+        f"{name} {int(found[np.array(mask)].sum())}/{int(np.sum(mask))}" for name, mask in groups.items()))
     print(f"evidence posts of the last snapshot whose planted label is the side's label: "
           f"{sum(evidence)}/{len(evidence)}")
     print(f"transition rows over all {transitions['dt'].nunique()} snapshots: {len(transitions)}, distinct transition_id: "
@@ -258,12 +317,15 @@ def main() -> None:
           f"{sum(count == 1 for count in ids_per_change.values())} of them under a single id across every snapshot")
     print(f"null calibration: every user's days shuffled x{args.null_rounds}: {null_flags} flags in "
           f"{null_user_months:.1f} user-months = {100 * null_flags / null_user_months:.2f} per 100 user-months")
+    print("calibration of the pipeline's flags (last snapshot):")
+    print(flagged_calibration.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
     print("calibration (every proposal of the last snapshot at test level 0.5, magnitude filter off):")
     print(calibration.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
     if args.output is not None:
         args.output.write_text(json.dumps({
             "users": len(users), "days": days, "planted": len(planted), "backfill_seconds": backfill_seconds,
             "results": results, "calibration": calibration.to_dict(orient="records"),
+            "flagged_calibration": flagged_calibration.to_dict(orient="records"),
             "evidence_agreement": [sum(evidence), len(evidence)],
             "null_calibration": {"flags": null_flags, "user_months": null_user_months},
         }, indent=2, default=str) + "\n")

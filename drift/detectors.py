@@ -131,9 +131,13 @@ class PermutationSegmentation:
         permutations: shuffles per test (the smallest p-value is 1 / (1 + permutations)).
         seed: seeds the shuffles (each split's from ``seed`` + its position), so a rerun gives
             identical results.
+        spend_level: share ``alpha`` among segments by length (the default); False tests
+            every segment at ``alpha`` (more flags beside a true change; kept for comparison).
     """
 
-    def __init__(self, *, alpha: float = 0.05, min_size: int = 2, permutations: int = 199, seed: int = 0) -> None:
+    def __init__(
+        self, *, alpha: float = 0.05, min_size: int = 2, permutations: int = 199, seed: int = 0, spend_level: bool = True
+    ) -> None:
         if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
             raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
         if not (isinstance(min_size, int) and min_size >= 1):
@@ -144,6 +148,7 @@ class PermutationSegmentation:
         self.min_size = min_size
         self.permutations = permutations
         self.seed = int(seed)
+        self.spend_level = bool(spend_level)
         self._change_points: list[int] | None = None
         self._p_values: list[float] | None = None
 
@@ -184,7 +189,7 @@ class PermutationSegmentation:
                 min_size=self.min_size, permutations=self.permutations, seed=self.seed + split,
             )
             segments.remove((start, end))
-            if p_value > self.alpha * (end - start) / length:
+            if p_value > self.alpha * ((end - start) / length if self.spend_level else 1.0):
                 continue  # final: no change inside at this segment's share of the level
             found[split] = p_value
             segments += [(start, split), (split, end)]

@@ -352,10 +352,12 @@ def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.Dat
 
 
 def user_transition_rows(rows: pd.DataFrame, options: TransitionOptions, version: str) -> pd.DataFrame:
-    """One user's ``transitions`` rows from their ``sequences`` rows (surprise included)."""
+    """One user's ``transitions`` rows from their ``sequences`` rows (their surprise only when
+    ``options.use_surprise``)."""
     sequence = to_user_sequence(rows)
     surprise = rows.sort_values("day")["surprise"].to_numpy(dtype=np.float64)
-    found = detect_transitions(sequence, None if np.all(np.isnan(surprise)) else surprise, options=options)
+    usable = options.use_surprise and not np.all(np.isnan(surprise))
+    found = detect_transitions(sequence, surprise if usable else None, options=options)
     found = found.round({"magnitude": DECIMALS, "confidence": DECIMALS})
     for column in ("mean_before", "mean_after"):
         # an object Series even when empty: Arrow cannot turn an empty float column into arrays

@@ -141,3 +141,10 @@ def test_linking_keeps_a_changes_id_while_its_date_moves() -> None:
     # one-to-one: two rows near one old change, the nearer keeps the id
     split = link_transitions(rows(("a", "2026-01-11", "joy", "neutral"), ("a", "2026-01-12", "joy", "sadness")), night2, "2026-01-16")
     assert split.transition_id.tolist()[1] == night1.transition_id[0] and split.transition_id[0] != night1.transition_id[0]
+
+
+def test_weighing_days_by_posts_still_finds_the_change() -> None:
+    probs, days = joy_then_sadness(2), DAYS_22
+    counts = np.where(np.arange(22) % 3 == 0, 9, 1)
+    found = detect_transitions(UserSequence("u", days, probs, counts), options=TransitionOptions(weigh_days_by_posts=True))
+    assert found.changed_at.tolist() == ["2026-01-13"] and found.to_label.tolist() == ["sadness"]
