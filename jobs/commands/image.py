@@ -7,6 +7,7 @@ Thin edges: parse arguments, read files, call ``models.image.training`` /
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import datetime
 import json
@@ -30,7 +31,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".ti
 
 def train_main(argv: list[str] | None = None) -> int:
     """``emodrift train image --data <npz> [--output DIR] [--epochs N] [--seed S]``."""
-    from models.image.inference import ImageModelConfig, save_image_network
+    from models.image.inference import PHOTO_READING, ImageModelConfig, save_image_network
     from models.devices import resolve_device
     from models.image.training import OPTIMIZERS, TrainingConfig, load_face_dataset, train_face_classifier
 
@@ -113,6 +114,7 @@ def train_main(argv: list[str] | None = None) -> int:
         model_config = ImageModelConfig(
             network=config.network_arguments(), crop_size=config.crop_size,
             pixel_mean=result.pixel_mean, pixel_std=result.pixel_std, test_time_shift=args.test_time_shift,
+            **copy.deepcopy(PHOTO_READING),
         )
         extra = {"training": dataclasses.asdict(config)} | ({"teachers": teachers} if teachers else {})
         save_image_network(result.network, model_config, args.output, extra)
@@ -240,8 +242,8 @@ def model_card(
 Status: **{state}**. Written {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.
 
 ## What it does
-Classifies a 48x48 grayscale, histogram-equalised face crop into the pipeline labels
-`{', '.join(LABELS)}`. Faces come from OpenCV's Haar cascade (`models/image/faces.py`); several
+Classifies a 48x48 grayscale face crop into the pipeline labels
+`{', '.join(LABELS)}`. Faces come from the BlazeFace detector (`models/image/blazeface.py`); several
 faces in a picture are combined by face area; no face gives a null prediction.
 
 ## Data
@@ -294,7 +296,7 @@ Confusion matrix (rows true, columns predicted, LABELS order): `{metrics['confus
 
 ## Limits
 - FER2013 is low-resolution, mostly frontal, web-scraped faces; expect lower accuracy on
-  profile faces, children, and faces the Haar cascade crops differently.
+  profile faces, children, and faces the detector crops differently.
 - Reproduce: `emodrift train image --data ../shared/data/fer2013/train_48x48.npz --seed {config.seed} --epochs {config.epochs} --base-width {config.base_width} --crop-size {config.crop_size} --patience {config.patience} --optimizer {config.optimizer} --learning-rate {config.learning_rate} --weight-decay {config.weight_decay} --random-erasing {config.random_erasing} --test-time-shift {test_time_shift}{teacher_flags}`.
 """
 

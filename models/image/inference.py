@@ -37,6 +37,15 @@ MODEL_NAME = "image-cnn-v1"
 # MediaPipe's BlazeFace converted to safetensors (scripts/convert_blazeface.py): shipped with
 # the code like OpenCV's cascades, so a checkpoint saved anywhere finds it.
 DEFAULT_DETECTOR_DIR = Path(__file__).resolve().parents[1] / "weights" / "face_detector"
+# How the shipped model reads photos (see ``ImageModelConfig``): new checkpoints from
+# ``emodrift train image`` take it too, so a retrained network is scored as it was measured,
+# not with the first checkpoints' Haar reading that the dataclass defaults keep for them.
+PHOTO_READING: dict = {
+    "detector": {"kind": "blazeface", "short_side": 224, "max_long_side": 448, "min_score": 0.4,
+                 "box_scale": 1.17, "box_shift": -0.08},
+    "decode_short_side": 400,
+    "equalize_crops": False,
+}
 
 
 @dataclasses.dataclass(frozen=True)

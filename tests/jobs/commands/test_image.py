@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from jobs.cli import main as emodrift
+from models.image.inference import PHOTO_READING
 from models.labels import LABELS
 
 MODEL_DIR = Path(os.environ.get("EMODRIFT_IMAGE_MODEL", Path(__file__).resolve().parents[3] / "models" / "weights" / "image"))
@@ -172,7 +173,11 @@ def test_train_writes_weights_and_a_measured_model_card(fer_sample, tmp_path, ca
     assert metrics["count"] == 14 and "inference_images_per_second" in metrics
     # Scored with the default test-time views; the selection metric (centre and mirror) beside it.
     assert metrics["test_time_shift"] == 2 and "centre_and_mirror" in metrics
-    assert json.loads((output / "config.json").read_text())["test_time_shift"] == 2
+    written = json.loads((output / "config.json").read_text())
+    assert written["test_time_shift"] == 2
+    # A retrained network reads photos as the shipped one does (BlazeFace), not the Haar default.
+    assert written["detector"]["kind"] == "blazeface"
+    assert {key: written[key] for key in PHOTO_READING} == PHOTO_READING
     assert "four crops shifted 2 px diagonally" in card and "--test-time-shift 2" in card
 
     # The run above is a teacher: distilling from it records it, and a teacher that held out
