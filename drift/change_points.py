@@ -46,9 +46,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from drift.detectors import PermutationSegmentation
 
 __all__ = [
     "ChangePointDetector",
@@ -407,38 +410,68 @@ class ChangePointDetector:
         return list(self._confidences)
 
 
-def detect_change_points(signal: np.ndarray, **options: object) -> list[int]:
+METHODS = ("calibrated_pelt", "permutation")
+
+
+def change_point_detector(
+    method: str = "calibrated_pelt", **options: object
+) -> ChangePointDetector | PermutationSegmentation:
+    """The detector ``method`` names, configured by ``options``.
+
+    ``calibrated_pelt`` (the default, for any series): :class:`ChangePointDetector`.
+    ``permutation``: :class:`drift.detectors.PermutationSegmentation`, binary segmentation whose
+    every split passes a permutation test at a stated false-alarm level; the pipeline's
+    transitions use it on users' daily distributions (short, skewed, exchangeable days under
+    "no change"), where it found more of the planted changes at the same false-alarm budget
+    (benchmarks/RESULTS.md, "Transition quality").
+    """
+    if method == "calibrated_pelt":
+        return ChangePointDetector(**options)
+    if method == "permutation":
+        from drift.detectors import PermutationSegmentation  # drift.detectors imports this module
+
+        return PermutationSegmentation(**options)
+    raise ValueError(f"unknown change-point method {method!r}; expected one of {', '.join(METHODS)}")
+
+
+def detect_change_points(signal: np.ndarray, method: str = "calibrated_pelt", **options: object) -> list[int]:
     """Sorted indices where a new segment of ``signal`` starts, with the default detector.
 
     Args:
         signal: (T,) or (T, d) float array; NaN/inf are treated as missing.
-        **options: keyword arguments of :class:`ChangePointDetector` (the defaults are the
+        method: ``calibrated_pelt`` (default) or ``permutation`` (:func:`change_point_detector`).
+        **options: keyword arguments of the method's detector (the defaults are the
             calibrated configuration; nothing needs setting per data set).
 
     Returns:
         Sorted change indices, each in (0, T).
     """
-    return ChangePointDetector(**options).fit(signal).predict()
+    return change_point_detector(method, **options).fit(signal).predict()
 
 
 def change_point_confidence(
-    signal: np.ndarray, change_points: list[int] | None = None, **options: object
+    signal: np.ndarray, change_points: list[int] | None = None, method: str = "calibrated_pelt", **options: object
 ) -> list[float]:
     """Confidence in [0, 1] of each change of ``signal``.
 
     Args:
         signal: (T,) or (T, d) float array; NaN/inf are treated as missing.
         change_points: sorted change indices to score (from any detector); None scores the
-            ones :func:`detect_change_points` finds with the same ``options``.
-        **options: keyword arguments of :class:`ChangePointDetector`.
+            ones :func:`detect_change_points` finds with the same ``method`` and ``options``.
+        method: as in :func:`detect_change_points`; scoring given ``change_points`` needs the
+            default ``calibrated_pelt``.
+        **options: keyword arguments of the method's detector.
 
     Returns:
-        One confidence per change: 1 minus the CUSUM p-value of "no change" between its
-        neighbouring change points (module docstring).
+        One confidence per change: for ``calibrated_pelt`` 1 minus the CUSUM p-value of "no
+        change" between its neighbouring change points (module docstring); for
+        ``permutation`` 1 minus the split's permutation p-value.
     """
-    detector = ChangePointDetector(**options)
     if change_points is None:
-        return detector.fit(signal).confidences()
+        return change_point_detector(method, **options).fit(signal).confidences()
+    if method != "calibrated_pelt":
+        raise ValueError("scoring given change_points needs method='calibrated_pelt'; pass change_points=None")
+    detector = ChangePointDetector(**options)
     length = np.asarray(signal).shape[0] if np.ndim(signal) else 0
     if list(change_points) != sorted(set(change_points)) or any(not 0 < int(c) < length for c in change_points):
         raise ValueError(f"change_points must be sorted distinct indices in (0, {length}), got {change_points!r}")

@@ -25,6 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from drift.change_points import change_point_detector
 from drift.detectors import PermutationSegmentation
 from drift.sequences import UserSequence
 from models.labels import LABELS
@@ -88,8 +89,10 @@ class TransitionOptions:
         self.detector()
 
     def detector(self) -> PermutationSegmentation:
-        """The segmentation these options configure (its test level is ``1 - min_confidence``)."""
-        return PermutationSegmentation(
+        """The segmentation these options configure (its test level is ``1 - min_confidence``):
+        the public API's ``method="permutation"`` (:func:`drift.change_point_detector`)."""
+        return change_point_detector(
+            "permutation",
             alpha=1.0 - self.min_confidence, min_size=self.min_size, permutations=self.permutations, seed=self.seed,
             spend_level=self.spend_level,
         )

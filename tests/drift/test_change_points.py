@@ -29,6 +29,26 @@ def test_public_api_returns_plain_python() -> None:
         drift.detect_change_points(values, min_size=0)
 
 
+def test_the_permutation_method_is_the_pipelines_detector_behind_the_same_api() -> None:
+    rng = np.random.default_rng(3)
+    # Daily distributions over 7 labels: joy-heavy for 12 days, then sadness-heavy; one day missing.
+    before, after = np.array([0.05, 0.05, 0.05, 0.6, 0.1, 0.05, 0.1]), np.array([0.05, 0.05, 0.1, 0.05, 0.6, 0.05, 0.1])
+    days = np.vstack([rng.dirichlet(40 * before, size=12), rng.dirichlet(40 * after, size=10)])
+    days[5] = np.nan
+    assert drift.detect_change_points(days, method="permutation") == [12]
+    confidences = drift.change_point_confidence(days, method="permutation")
+    assert len(confidences) == 1 and 0.95 <= confidences[0] <= 1.0
+    # Without a change it flags nothing (its level is the false-alarm rate).
+    assert drift.detect_change_points(rng.dirichlet(40 * before, size=22), method="permutation") == []
+    from drift.transitions import TransitionOptions
+
+    assert TransitionOptions().detector().name == drift.change_point_detector("permutation").name
+    with pytest.raises(ValueError, match="unknown change-point method"):
+        drift.detect_change_points(days, method="kernel")
+    with pytest.raises(ValueError, match="calibrated_pelt"):
+        drift.change_point_confidence(days, [12], method="permutation")
+
+
 def test_scale_and_offset_do_not_matter() -> None:
     values = step(np.random.default_rng(1))
     assert drift.detect_change_points(values * 1e6 - 3e7) == drift.detect_change_points(values)
