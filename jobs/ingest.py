@@ -13,6 +13,7 @@ touches rows other landing days wrote.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,36 +86,40 @@ def validate_lines(
 
     Returns:
         One row per input line in :data:`VALIDATED_SCHEMA` order; ``reason`` is null for
-        valid posts. ``raw_line`` is the line's text (U+FFFD where its bytes were not UTF-8;
-        those lines' details carry the exact bytes in base64).
+        valid posts. ``raw_line`` is the text of a quarantined line (U+FFFD where its bytes
+        were not UTF-8; those lines' details carry the exact bytes in base64) and null for a
+        valid post or an opted-out line: nothing downstream reads a valid line's raw text, and
+        not sending it back from Python halves what this step returns.
     """
     image_exists = image_exists or _is_file
-    rows = []
+    # column lists, not a dict per row: the batch is 10,000 lines (profile in
+    # benchmarks/RESULTS.md "Nightly at scale")
+    columns: dict[str, list] = {name: [] for name in VALIDATED_COLUMNS}
     for source_file, line_number, raw_line in zip(lines["source_file"], lines["line_number"], lines["raw_line"]):
-        result = validate_line(raw_line, window)
-        row = {
-            "source_file": source_file, "line_number": line_number, "post_id": None, "user_id": None,
-            "created_at": None, "text": None, "image_path": None, "dt": None,
-            "reason": None, "detail": None, "raw_line": decode_line(raw_line)[0],
-        }
+        text_line, decode_error = decode_line(raw_line)
+        result = validate_line(raw_line if decode_error is not None else text_line, window)
+        post_id = user_id = created_at = text = image_path = day = reason = detail = kept_line = None
         if isinstance(result, Post):
             image_path = f"{landing_folder}/{result.image}" if result.image else None
             if image_path is not None and not image_exists(image_path):
-                row.update(reason=Reason.IMAGE_MISSING, detail=f"image file not found: {result.image!r}")
+                reason, detail, kept_line = Reason.IMAGE_MISSING, f"image file not found: {result.image!r}", text_line
+                image_path = None
             else:
-                row.update(
-                    post_id=result.post_id, user_id=result.user_id,
-                    # naive UTC: Spark's session time zone is UTC, so this is the same instant
-                    created_at=pd.Timestamp(result.created_at).tz_convert("UTC").tz_localize(None),
-                    text=result.text, image_path=image_path, dt=result.dt,
-                )
+                post_id, user_id, text, day = result.post_id, result.user_id, result.text, result.dt
+                # naive UTC: Spark's session time zone is UTC, so this is the same instant
+                created_at = result.created_at.replace(tzinfo=None)
         else:
-            row.update(reason=result.reason, detail=result.detail)
-        if opted_out and (row["user_id"] or user_of_line(row["raw_line"])) in opted_out:
-            row.update({name: None for name in ("post_id", "user_id", "created_at", "text", "image_path", "dt", "detail", "raw_line")})
-            row["reason"] = OPTED_OUT
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=VALIDATED_COLUMNS)
+            reason, detail, kept_line = result.reason, result.detail, text_line
+        if opted_out and (user_id or user_of_line(text_line)) in opted_out:
+            post_id = user_id = created_at = text = image_path = day = detail = kept_line = None
+            reason = OPTED_OUT
+        for name, value in (
+            ("source_file", source_file), ("line_number", line_number), ("post_id", post_id), ("user_id", user_id),
+            ("created_at", created_at), ("text", text), ("image_path", image_path), ("dt", day),
+            ("reason", reason), ("detail", detail), ("raw_line", kept_line),
+        ):
+            columns[name].append(value)
+    frame = pd.DataFrame(columns, columns=VALIDATED_COLUMNS)
     frame["created_at"] = pd.to_datetime(frame["created_at"])
     frame["line_number"] = frame["line_number"].astype("int64")
     return frame
@@ -122,25 +127,21 @@ def validate_lines(
 
 def _is_file(path: str) -> bool:
     try:
-        return Path(path).is_file()
+        return os.path.isfile(path)  # not Path(path).is_file(): a Path object per image costs more than the stat
     except (OSError, ValueError):  # a name too long for the file system, an embedded NUL
         return False
 
 
-def transform(
+def validate(
     lines: DataFrame,
     *,
     landing_date: dt.date,
     landing_folder: str,
     earliest_created: dt.date = dt.date(2000, 1, 1),
     opted_out: frozenset[str] = frozenset(),
-) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
-    """Split raw lines into (posts, quarantine, duplicates, opted-out lines).
-
-    Duplicates of a ``post_id`` keep the first occurrence in (file name, line) order; the
-    others are counted, not quarantined, since they are not errors.
-    """
-    from pyspark.sql import Window
+) -> DataFrame:
+    """Every raw line through :func:`validate_lines` (one Python pass over the day), with
+    ``landing_dt``: :data:`VALIDATED_SCHEMA` rows, ``reason`` null for valid posts."""
     from pyspark.sql import functions as F
 
     window = PlausibleWindow.for_landing_day(landing_date, earliest_created)
@@ -149,9 +150,18 @@ def transform(
         for batch in batches:
             yield validate_lines(batch, landing_folder, window=window, opted_out=opted_out)
 
-    validated = lines.mapInPandas(validate_batches, VALIDATED_SCHEMA).withColumn(
-        "landing_dt", F.lit(landing_date.isoformat())
-    )
+    return lines.mapInPandas(validate_batches, VALIDATED_SCHEMA).withColumn("landing_dt", F.lit(landing_date.isoformat()))
+
+
+def split(validated: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
+    """Split validated lines into (posts, quarantine, duplicates, opted-out lines).
+
+    Duplicates of a ``post_id`` keep the first occurrence in (file name, line) order; the
+    others are counted, not quarantined, since they are not errors.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     first_occurrence = Window.partitionBy("post_id").orderBy("source_file", "line_number")
     valid = validated.where(F.col("reason").isNull()).withColumn("occurrence", F.row_number().over(first_occurrence))
     posts = valid.where(F.col("occurrence") == 1).select(*POSTS_COLUMNS)
@@ -179,16 +189,21 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str,
         )
     privacy_manifest = privacy.run(spark, settings, run_date)  # erase opted-out users, apply retention
     lines = extract(spark, folder)
-    posts, quarantine, duplicates, opted = transform(
+    validated = validate(
         lines, landing_date=run_date, landing_folder=uri(folder), earliest_created=settings.earliest_created_date,
         opted_out=privacy.read_opt_out(settings.opt_out_path),
     )
-    # cached for the counts; unpersisted below, because Spark matches cached plans by
-    # equality and a rerun over rewritten files would otherwise reuse these stale rows
-    frames = posts, quarantine, duplicates, opted = tuple(frame.cache() for frame in (posts, quarantine, duplicates, opted))
+    # Cached so the day's lines cross into Python once: each split (and each count) would
+    # otherwise run the validation again (benchmarks/RESULTS.md "Nightly at scale").
+    # Unpersisted below, because Spark matches cached plans by equality and a rerun over
+    # rewritten files would otherwise reuse these stale rows.
+    validated = validated.cache()
+    posts, quarantine, duplicates, opted = split(validated)
+    posts, duplicates = posts.cache(), duplicates.cache()  # the dedup window runs once
+    frames = (validated, posts, duplicates)
     try:
         load(posts, quarantine, settings, run_date)
-        manifest = _manifest(folder, run_date, lines, posts, quarantine, duplicates)
+        manifest = _manifest(folder, run_date, validated, posts, quarantine, duplicates)
         manifest["opted_out"] = opted.count()
         manifest["erased_rows_total"] = privacy_manifest["erased_rows_total"]
     finally:
@@ -198,7 +213,7 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str,
     return manifest
 
 
-def _manifest(folder: Path, run_date: dt.date, lines, posts, quarantine, duplicates) -> dict[str, object]:
+def _manifest(folder: Path, run_date: dt.date, validated, posts, quarantine, duplicates) -> dict[str, object]:
     from pyspark.sql import functions as F
 
     reasons = {row["reason"]: row["count"] for row in quarantine.groupBy("reason").count().collect()}
@@ -207,7 +222,7 @@ def _manifest(folder: Path, run_date: dt.date, lines, posts, quarantine, duplica
         "stage": "ingest",
         "landing_dt": run_date.isoformat(),
         "files": len(list(folder.glob("*.jsonl"))),
-        "read": lines.count(),
+        "read": validated.count(),  # one row per line read
         "accepted": sum(per_dt.values()),
         "quarantined": sum(reasons.values()),
         "duplicates": duplicates.count(),

@@ -53,6 +53,26 @@ def test_validate_lines_marks_missing_images(tmp_path):
     assert result["image_path"].tolist()[0] == f"{tmp_path}/images/here.png"
 
 
+def test_validate_lines_keeps_raw_text_only_for_quarantined_lines(tmp_path):
+    lines = pd.DataFrame(
+        {
+            "source_file": ["f", "f", "f"],
+            "line_number": [0, 1, 2],
+            "raw_line": [
+                json.dumps(post("p1", "2026-01-15T10:00:00+02:00")).encode(),
+                b"{not json",
+                json.dumps(post("p2", "2026-01-15T10:00:00Z", image="images/gone.png")).encode(),
+            ],
+        }
+    )
+    result = ingest.validate_lines(lines, str(tmp_path), image_exists=lambda path: False)
+    assert result["reason"].tolist() == [None, Reason.BAD_JSON, Reason.IMAGE_MISSING]
+    assert result["raw_line"].tolist() == [None, "{not json", lines["raw_line"][2].decode()]
+    assert result["created_at"].tolist()[0] == pd.Timestamp("2026-01-15 08:00:00")  # naive UTC
+    assert result["dt"].tolist() == ["2026-01-15", None, None]
+    assert result["image_path"].isna().all()
+
+
 def test_ingest_reconciles_partitions_late_posts_and_is_idempotent(spark, tmp_settings):
     records = [
         post("p1", "2026-01-15T10:00:00+02:00"),
