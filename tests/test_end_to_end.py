@@ -47,6 +47,17 @@ def test_the_dag_run_succeeded_and_wrote_the_dashboard(pipeline_run):
         assert user["user_id"] not in html  # pseudonymous ids only
 
 
+def test_every_task_of_the_nightly_run_is_recorded_in_runs(pipeline_run):
+    from jobs.lake import read_runs
+    from jobs.settings import Settings
+
+    runs = read_runs(Settings(lake=pipeline_run["lake"]))
+    last_day = runs[runs["date"] == pipeline_run["last"]]
+    succeeded = set(last_day.loc[last_day["status"] == "succeeded", "stage"])
+    # The quality gates too: run health reads them from here.
+    assert {"ingest", "check-ingest", "score", "check-score", "drift", "report"} <= succeeded, last_day[["stage", "status"]]
+
+
 def test_counts_reconcile_with_what_was_planted(pipeline_run):
     truth = json.loads((pipeline_run["landing"] / "ground_truth.json").read_text())
     manifests = pipeline_run["lake"] / "manifests" / "ingest"
