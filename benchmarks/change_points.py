@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from drift.change_points import ChangePointDetector
+from drift.change_points import ChangePointDetector, detect_change_points
 from drift.detectors import BinarySegmentation
 
 MARGIN = 5
@@ -279,6 +279,8 @@ DETECTORS: dict[str, Callable[[np.ndarray], list[int]]] = {
     "binseg_mbic_max5": ruptures_binseg,
     "pelt_mbic": ruptures_pelt,
     "previous_binseg": previous_default,
+    # The pipeline's transitions detector (built for users' short daily distributions), for reference.
+    "permutation": lambda values: detect_change_points(values, method="permutation"),
     "no_change": lambda values: [],
 }
 
