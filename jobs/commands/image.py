@@ -7,7 +7,6 @@ Thin edges: parse arguments, read files, call ``models.image.training`` /
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import datetime
 import json
@@ -31,7 +30,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".ti
 
 def train_main(argv: list[str] | None = None) -> int:
     """``emodrift train image --data <npz> [--output DIR] [--epochs N] [--seed S]``."""
-    from models.image.inference import PHOTO_READING, ImageModelConfig, save_image_network
+    from models.image.inference import ImageModelConfig, read_image_config, save_image_network
     from models.devices import resolve_device
     from models.image.training import OPTIMIZERS, TrainingConfig, load_face_dataset, train_face_classifier
 
@@ -114,7 +113,9 @@ def train_main(argv: list[str] | None = None) -> int:
         model_config = ImageModelConfig(
             network=config.network_arguments(), crop_size=config.crop_size,
             pixel_mean=result.pixel_mean, pixel_std=result.pixel_std, test_time_shift=args.test_time_shift,
-            **copy.deepcopy(PHOTO_READING),
+            # New checkpoints read photos as the shipped model does (not the dataclass's
+            # first-checkpoint Haar defaults), so a retrained network is scored as measured.
+            **read_image_config(DEFAULT_IMAGE_MODEL).photo_reading(),
         )
         extra = {"training": dataclasses.asdict(config)} | ({"teachers": teachers} if teachers else {})
         save_image_network(result.network, model_config, args.output, extra)

@@ -8,6 +8,7 @@ state dict) and ``config.json`` (architecture ints, preprocessing, labels).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -37,15 +38,6 @@ MODEL_NAME = "image-cnn-v1"
 # MediaPipe's BlazeFace converted to safetensors (scripts/convert_blazeface.py): shipped with
 # the code like OpenCV's cascades, so a checkpoint saved anywhere finds it.
 DEFAULT_DETECTOR_DIR = Path(__file__).resolve().parents[1] / "weights" / "face_detector"
-# How the shipped model reads photos (see ``ImageModelConfig``): new checkpoints from
-# ``emodrift train image`` take it too, so a retrained network is scored as it was measured,
-# not with the first checkpoints' Haar reading that the dataclass defaults keep for them.
-PHOTO_READING: dict = {
-    "detector": {"kind": "blazeface", "short_side": 224, "max_long_side": 448, "min_score": 0.4,
-                 "box_scale": 1.17, "box_shift": -0.08},
-    "decode_short_side": 400,
-    "equalize_crops": False,
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +71,23 @@ class ImageModelConfig:
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "labels": list(self.labels), "members": list(self.members)}
 
+    def photo_reading(self) -> dict:
+        """How this checkpoint reads photos (detector settings, decode size, equalisation): the
+        fields that change scores besides the weights (a copy, safe to put in another config)."""
+        return copy.deepcopy(
+            {"detector": self.detector, "decode_short_side": self.decode_short_side, "equalize_crops": self.equalize_crops}
+        )
+
     @classmethod
     def from_json(cls, values: dict) -> ImageModelConfig:
         known = {field.name for field in dataclasses.fields(cls)}
         kept = {key: value for key, value in values.items() if key in known}
         return cls(**{**kept, "labels": tuple(values["labels"]), "members": tuple(values.get("members", ()))})
+
+
+def read_image_config(model_dir: Path) -> ImageModelConfig:
+    """The :class:`ImageModelConfig` of the checkpoint in ``model_dir``."""
+    return ImageModelConfig.from_json(json.loads((Path(model_dir) / CONFIG_FILE).read_text(encoding="utf-8")))
 
 
 def save_image_network(
@@ -178,7 +182,7 @@ def _load_checkpoint(model_dir: Path, device: str) -> tuple[FaceEmotionCNN, Imag
             f"no image model in {model_dir}: expected {WEIGHTS_FILE} and {CONFIG_FILE} "
             "(train one with `emodrift train image --data <fer2013 npz>`)"
         )
-    config = ImageModelConfig.from_json(json.loads(config_path.read_text(encoding="utf-8")))
+    config = read_image_config(model_dir)
     if tuple(config.labels) != LABELS:
         raise ValueError(f"{config_path} labels {config.labels} differ from the pipeline's {LABELS}")
     network = FaceEmotionCNN(**config.network)
@@ -249,8 +253,7 @@ def _version(digests: list[str], configs: list[ImageModelConfig], detector_diges
     shift_suffix = "-shift" + "/".join(map(str, shifts)) if shifts != [0] else ""
     # How photos are read (decode size, detector, equalisation) changes the scores as much as
     # the weights do; checkpoints that keep the first reading keep their old versions.
-    reading = {"detector": configs[0].detector, "decode_short_side": configs[0].decode_short_side,
-               "equalize_crops": configs[0].equalize_crops}
+    reading = configs[0].photo_reading()
     if detector_digest is not None:
         reading["detector_weights"] = detector_digest[:16]
     default_reading = {"detector": {}, "decode_short_side": None, "equalize_crops": True}

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from jobs.cli import main as emodrift
-from models.image.inference import PHOTO_READING
+from jobs.settings import DEFAULT_IMAGE_MODEL
+from models.image.inference import read_image_config
 from models.labels import LABELS
 
 MODEL_DIR = Path(os.environ.get("EMODRIFT_IMAGE_MODEL", Path(__file__).resolve().parents[3] / "models" / "weights" / "image"))
@@ -177,7 +178,8 @@ def test_train_writes_weights_and_a_measured_model_card(fer_sample, tmp_path, ca
     assert written["test_time_shift"] == 2
     # A retrained network reads photos as the shipped one does (BlazeFace), not the Haar default.
     assert written["detector"]["kind"] == "blazeface"
-    assert {key: written[key] for key in PHOTO_READING} == PHOTO_READING
+    shipped = read_image_config(DEFAULT_IMAGE_MODEL).photo_reading()
+    assert {key: written[key] for key in shipped} == shipped
     assert "four crops shifted 2 px diagonally" in card and "--test-time-shift 2" in card
 
     # The run above is a teacher: distilling from it records it, and a teacher that held out
