@@ -181,11 +181,6 @@ def combine_landings(aggregates: DataFrame) -> DataFrame:
     )
 
 
-def daily_aggregates(scores: DataFrame) -> DataFrame:
-    """Per user per UTC day (:data:`AGGREGATES_SCHEMA`) straight from scores with ``landing_dt``."""
-    return combine_landings(landing_aggregates(scores))
-
-
 def refresh_aggregates(spark: SparkSession, settings: Settings, run_date: dt.date) -> int:
     """(Re)write the landing aggregates of :func:`landings_to_aggregate`; returns how many landing days.
 
