@@ -26,6 +26,8 @@ from models.fusion import fuse, top_label
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from models.image.inference import ImageScorer
+
 SCORES_SCHEMA = (
     "post_id string, user_id string, created_at timestamp, "
     "text_probs array<float>, text_status string, text_top_tokens array<string>, text_language string, "
@@ -84,15 +86,7 @@ def score_batch(posts: pd.DataFrame, options: ScoringOptions) -> pd.DataFrame:
 
     text_scores = text_scorer.score(list(posts["text"]), batch_size=options.batch_size)
 
-    images, read_status = [], []
-    for path in posts["image_path"]:
-        content, status = read_image(None if pd.isna(path) else path)
-        images.append(content)
-        read_status.append(status)
-    image_scores = image_scorer.score_bytes(images, batch_size=options.batch_size)
-    for position, status in enumerate(read_status):
-        if status is not None:
-            image_scores.at[position, "image_status"] = status
+    image_scores = score_image_files(image_scorer, list(posts["image_path"]), options.batch_size)
 
     result = pd.DataFrame(
         {
@@ -117,6 +111,29 @@ def score_batch(posts: pd.DataFrame, options: ScoringOptions) -> pd.DataFrame:
     result["text_model_version"] = text_scorer.version
     result["image_model_version"] = image_scorer.version
     return result[SCORES_COLUMNS]
+
+
+def score_image_files(image_scorer: ImageScorer, paths: list[str | None], batch_size: int) -> pd.DataFrame:
+    """Read and score image files ``batch_size`` at a time.
+
+    Arrow hands a worker up to 10,000 posts at once; holding all their photos' bytes (a few
+    hundred MiB for 3,000 photos) would make a worker's memory grow with the batch, not with
+    ``batch_size``. One chunk of encoded files is alive at a time.
+    """
+    chunks = []
+    for start in range(0, len(paths), batch_size):
+        images, read_status = [], []
+        for path in paths[start : start + batch_size]:
+            content, status = read_image(None if pd.isna(path) else path)
+            images.append(content)
+            read_status.append(status)
+        chunk = image_scorer.score_bytes(images, batch_size=batch_size)
+        # one column assignment: a text-only night sets "no_image" on every row
+        chunk["image_status"] = [scored if read is None else read for scored, read in zip(chunk["image_status"], read_status)]
+        chunks.append(chunk)
+    if not chunks:
+        return image_scorer.score_bytes([], batch_size=batch_size)
+    return pd.concat(chunks, ignore_index=True)
 
 
 def extract(spark: SparkSession, settings: Settings, landing_date: dt.date) -> DataFrame:
@@ -163,21 +180,32 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str,
     model_versions = check_models(settings)  # a missing or corrupt model fails here, before any write
     posts = extract(spark, settings, run_date)
     partitions = max(1, spark.sparkContext.defaultParallelism)
-    scores = transform(posts, options=scoring_options(settings), partitions=partitions).cache()
-    load(scores, settings, run_date)
-    statuses = scores.groupBy("text_status", "image_status").count().collect()
+    load(transform(posts, options=scoring_options(settings), partitions=partitions), settings, run_date)
+    # Counted from the published rows, not from a cached copy of the scored frame: caching a
+    # night's scores (arrays per row) cost the JVM more CPU than reading four small columns back,
+    # and its memory grew with the day.
+    written = read_table(spark, settings, "scores")  # None: an empty first day wrote no table
+    statuses = [] if written is None else (
+        written.where(written.landing_dt == run_date.isoformat())
+        .groupBy("text_status", "image_status")
+        .agg(
+            F.count(F.lit(1)).alias("count"),
+            F.count("fused_label").alias("fused"),
+            F.sum((F.col("face_count") > 0).cast("int")).alias("with_face"),
+        )
+        .collect()
+    )
     manifest = {
         "stage": "score",
         "landing_dt": run_date.isoformat(),
         "posts": posts.count(),
-        "scored": scores.count(),
-        "fused": scores.where(F.col("fused_probs").isNotNull()).count(),
-        "with_face": scores.where(F.col("face_count") > 0).count(),
+        "scored": sum(row["count"] for row in statuses),
+        "fused": sum(row["fused"] for row in statuses),
+        "with_face": sum(row["with_face"] or 0 for row in statuses),
         "text_status": _sum_by(statuses, "text_status"),
         "image_status": _sum_by(statuses, "image_status"),
         "model_versions": model_versions,
     }
-    scores.unpersist()
     write_manifest(settings, "score", f"landing_dt={run_date.isoformat()}", manifest)
     return manifest
 

@@ -7,6 +7,7 @@ has seen during training.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -57,6 +58,7 @@ _EMOTICONS: dict[str, str] = {
 _EMOTICON = re.compile(r"(?<!\S)(" + "|".join(re.escape(emoticon) for emoticon in _EMOTICONS) + r")(?=\s|$|[.,!?])")
 
 
+@functools.lru_cache(maxsize=4096)  # a night repeats the same few hundred characters
 def _emoji_words(character: str) -> str | None:
     """Unicode name of a pictographic character as lower-case words, or None for others."""
     if unicodedata.category(character) != "So":

@@ -62,11 +62,27 @@ def test_score_batch_with_the_committed_models(tmp_path):
     assert result["text_model_version"].nunique() == 1 and result["image_model_version"].nunique() == 1
 
 
+def test_image_files_are_read_a_chunk_at_a_time_with_the_same_rows(tmp_path):
+    from models.image.inference import load_image_scorer
+
+    image_scorer = load_image_scorer(Settings().image_model, "cpu")
+    paths = list(posts_frame(tmp_path)["image_path"]) * 3
+    whole = score.score_image_files(image_scorer, paths, batch_size=len(paths))
+    chunked = score.score_image_files(image_scorer, paths, batch_size=5)  # chunks of 5, 5, 2
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert whole["image_status"].tolist()[:4] == ["no_image", "no_face", whole.loc[2, "image_status"], "unreadable"]
+    assert len(score.score_image_files(image_scorer, [], batch_size=5)) == 0
+
+
 @pytest.mark.spark
 def test_spark_score_job_matches_the_in_process_path(spark, tmp_settings, tmp_path):
     frame = posts_frame(tmp_path)
     spark.createDataFrame(frame).write.partitionBy("dt", "landing_dt").parquet(str(tmp_settings.table_path("posts")))
+    empty = score.run(spark, tmp_settings, DAY + dt.timedelta(days=1))  # no posts landed, no scores table yet
+    assert (empty["posts"], empty["scored"], empty["fused"], empty["text_status"]) == (0, 0, 0, {})
     manifest = score.run(spark, tmp_settings, DAY)
+    assert manifest["fused"] == 2 and manifest["with_face"] == 0
+    assert manifest["text_status"] == {"no_text": 2, "ok": 2}
     assert manifest["posts"] == manifest["scored"] == 4
     written = pd.read_parquet(tmp_settings.table_path("scores")).sort_values("post_id").reset_index(drop=True)
     expected = score.score_batch(frame, score.scoring_options(tmp_settings))
