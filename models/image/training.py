@@ -264,6 +264,38 @@ def erase_rectangles(crops: torch.Tensor, probability: float, generator: np.rand
         crops[index, 0, top : top + rectangle_height, left : left + rectangle_width] = torch.from_numpy(noise)
 
 
+def view_count(test_time_shift: int = 0, flip_average: bool = True) -> int:
+    """How many test-time views :func:`view_inputs` makes of each face."""
+    if test_time_shift < 0:
+        raise ValueError(f"test_time_shift must be >= 0, got {test_time_shift}")
+    return (5 if test_time_shift else 1) * (2 if flip_average else 1)
+
+
+def view_inputs(
+    faces: np.ndarray,
+    *,
+    crop_size: int,
+    pixel_mean: float,
+    pixel_std: float,
+    test_time_shift: int = 0,
+    flip_average: bool = True,
+) -> np.ndarray:
+    """The network inputs of every test-time view of (N, 48, 48) uint8 faces, view-major:
+    (views * N, 1, crop_size, crop_size) float32, view v of face i at row v * N + i (centre
+    first, then the four diagonal shifts, then the same views mirrored), so averaging over
+    ``reshape(views, N, ...)`` gives each face's mean. Shared by PyTorch and ONNX Runtime
+    scoring, so both see exactly the same pixels."""
+    shift = test_time_shift
+    view_count(shift, flip_average)  # validates the shift
+    offsets = [(0, 0)] + ([(-shift, -shift), (-shift, shift), (shift, -shift), (shift, shift)] if shift else [])
+    inputs = np.concatenate(
+        [faces_to_input(faces, crop_size=crop_size, mean=pixel_mean, std=pixel_std, offset=offset) for offset in offsets]
+    )
+    if flip_average:
+        inputs = np.concatenate([inputs, inputs[..., ::-1]])
+    return np.ascontiguousarray(inputs, dtype=np.float32)
+
+
 @torch.no_grad()
 def predict_probabilities(
     network: FaceEmotionCNN,
@@ -288,29 +320,20 @@ def predict_probabilities(
     Returns:
         probabilities (N, num_labels) float32 summing to 1, features (N, feature_dim) float32.
     """
-    if test_time_shift < 0:
-        raise ValueError(f"test_time_shift must be >= 0, got {test_time_shift}")
-    shift = test_time_shift
-    offsets = [(0, 0)] + ([(-shift, -shift), (-shift, shift), (shift, -shift), (shift, shift)] if shift else [])
+    views = view_count(test_time_shift, flip_average)
     network.eval()
     all_probabilities: list[np.ndarray] = []
     all_features: list[np.ndarray] = []
     # batch_size counts faces at one view; with more views, fewer faces per pass keep memory flat.
-    faces_per_pass = max(1, batch_size // len(offsets))
+    faces_per_pass = max(1, batch_size // (views // (2 if flip_average else 1)))
     for start in range(0, len(faces), faces_per_pass):
-        view_inputs = []
-        for offset in offsets:
-            batch = faces_to_input(
-                faces[start : start + faces_per_pass], crop_size=crop_size, mean=pixel_mean, std=pixel_std, offset=offset
-            )
-            view_inputs.append(torch.from_numpy(batch))
-        inputs = torch.cat(view_inputs)
-        if flip_average:
-            inputs = torch.cat([inputs, torch.flip(inputs, dims=[3])])
+        batch = view_inputs(
+            faces[start : start + faces_per_pass], crop_size=crop_size, pixel_mean=pixel_mean, pixel_std=pixel_std,
+            test_time_shift=test_time_shift, flip_average=flip_average,
+        )
         # All views of the batch in one forward pass; eval-mode BatchNorm makes that exact.
-        inputs = inputs.to(device).contiguous(memory_format=torch.channels_last)
+        inputs = torch.from_numpy(batch).to(device).contiguous(memory_format=torch.channels_last)
         logits, features = network.forward_with_features(inputs)
-        views = len(inputs) // len(view_inputs[0])
         probabilities = torch.softmax(logits, dim=1).unflatten(0, (views, -1)).mean(dim=0)
         features = features.unflatten(0, (views, -1)).mean(dim=0)
         all_probabilities.append(probabilities.float().cpu().numpy())
