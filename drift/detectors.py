@@ -89,23 +89,98 @@ def split_gains(signal: np.ndarray, min_size: int, weights: np.ndarray | None = 
     return gains
 
 
+def best_split_gains(
+    segments: np.ndarray, min_size: int, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Best :func:`split_gains` of each of a batch of segments, in one numpy pass.
+
+    Args:
+        segments: (B, n, d) batch of segments of the same length (e.g. shuffles of one).
+        min_size: smallest allowed length of either side.
+        weights: optional (B, n) positive weight per sample; None weighs every sample 1.
+
+    Returns:
+        (B,) array: the largest gain of each segment, ``-inf`` when none fits ``min_size``.
+        Same arithmetic as :func:`split_gains` (cumulative sums along the time axis), so each
+        entry equals ``max(split_gains(segments[b], ...))`` to the last bit.
+    """
+    batch, length = segments.shape[0], segments.shape[1]
+    if length < 2 * min_size:
+        return np.full(batch, -np.inf)
+    weights = np.ones((batch, length)) if weights is None else np.asarray(weights, dtype=np.float64)
+    cumulative_weights = np.cumsum(weights, axis=1)
+    cumulative = np.cumsum(segments * weights[:, :, None], axis=1)
+    split_points = np.arange(min_size, length - min_size + 1)
+    left_weights = cumulative_weights[:, split_points - 1]
+    total_weights = cumulative_weights[:, -1:]
+    right_weights = total_weights - left_weights
+    left_sums = cumulative[:, split_points - 1]
+    right_sums = cumulative[:, -1:] - left_sums
+    mean_difference = left_sums / left_weights[:, :, None] - right_sums / right_weights[:, :, None]
+    gains = left_weights * right_weights / total_weights * np.sum(mean_difference**2, axis=2)
+    return np.max(gains, axis=1)
+
+
+# Shuffles drawn per numpy pass: small first, so a clearly insignificant segment stops after
+# a few dozen; the draws are the same stream whatever the chunking (see permutation_p_value).
+SHUFFLE_CHUNKS = (16, 32, 64, 128)
+
+
 def permutation_p_value(
-    segment: np.ndarray, weights: np.ndarray | None, *, min_size: int, permutations: int, seed: int
+    segment: np.ndarray,
+    weights: np.ndarray | None,
+    *,
+    min_size: int,
+    permutations: int,
+    seed: int,
+    level: float | None = None,
 ) -> float:
     """p-value of the strongest mean shift in ``segment`` ((n, d)) under exchangeable samples.
 
     The statistic is the best split gain over every position, recomputed on each shuffle
     (samples move with their weights), so the test accounts for the split having been chosen
     as the best one (testing only the chosen split would make every proposal look significant).
+    The p-value is ``(1 + shuffles at least as strong) / (1 + permutations)``.
+
+    Shuffles are drawn in chunks and scored in one numpy pass per chunk. The chunks take the
+    same random stream as drawing one permutation at a time (``Generator.permuted`` row by row
+    equals successive ``Generator.permutation`` calls; tested), so the counts, and the p-value,
+    do not depend on the chunking.
+
+    Args:
+        segment: (n, d) samples.
+        weights: optional (n,) weights moving with their samples.
+        min_size: smallest side of a split.
+        permutations: shuffles of the full test.
+        seed: seeds the shuffles.
+        level: when given, only the decision ``p <= level`` is wanted beyond that level: the
+            shuffling stops as soon as enough shuffles beat the observed gain that the full test
+            could no longer reach ``level`` (Besag & Clifford 1991's sequential Monte Carlo test,
+            stopped at the full test's own count, so the decision is exactly the full test's),
+            and the p-value returned is then the smallest the full test could have given, which
+            is above ``level``. A level below ``1 / (1 + permutations)`` cannot be met: nothing
+            is shuffled. Significant segments always run every shuffle (their p-value is exact).
     """
+    length = segment.shape[0]
+    # Counts above this make (1 + count) / (1 + permutations) exceed the level: the test has failed.
+    allowed = permutations if level is None else math.floor(level * (1 + permutations) + 1e-9) - 1
+    if allowed < 0:
+        return 1.0 / (1 + permutations)  # the smallest p-value there is, and still above the level
     observed = float(np.max(split_gains(segment, min_size, weights)))
     rng = np.random.default_rng(seed)
     at_least_as_strong = 0
-    for _ in range(permutations):
-        order = rng.permutation(segment.shape[0])
-        shuffled_weights = None if weights is None else weights[order]
-        if float(np.max(split_gains(segment[order], min_size, shuffled_weights))) >= observed - 1e-12:
-            at_least_as_strong += 1
+    drawn = 0
+    chunk_index = 0
+    while drawn < permutations:
+        size = min(SHUFFLE_CHUNKS[min(chunk_index, len(SHUFFLE_CHUNKS) - 1)], permutations - drawn)
+        chunk_index += 1
+        orders = rng.permuted(np.broadcast_to(np.arange(length), (size, length)), axis=1)
+        shuffled_weights = None if weights is None else weights[orders]
+        gains = best_split_gains(segment[orders], min_size, shuffled_weights)
+        at_least_as_strong += int(np.count_nonzero(gains >= observed - 1e-12))
+        drawn += size
+        if at_least_as_strong > allowed:
+            return (1 + at_least_as_strong) / (1 + permutations)
     return (1 + at_least_as_strong) / (1 + permutations)
 
 
@@ -173,26 +248,30 @@ class PermutationSegmentation:
             weights = weights[observed_rows]
         found: dict[int, float] = {}
         length = array.shape[0]
-        segments = [(0, length)]
-        while True:
-            best: tuple[float, int, int, int] | None = None
-            for start, end in segments:
-                gains = split_gains(array[start:end], self.min_size, None if weights is None else weights[start:end])
-                split = int(np.argmax(gains))
-                if np.isfinite(gains[split]) and (best is None or gains[split] > best[0]):
-                    best = (float(gains[split]), start, end, start + split)
-            if best is None:
-                break
-            _, start, end, split = best
+        # Each open segment's best split (gain, position), computed once when it is opened.
+        segments: dict[tuple[int, int], tuple[float, int]] = {}
+
+        def open_segment(start: int, end: int) -> None:
+            gains = split_gains(array[start:end], self.min_size, None if weights is None else weights[start:end])
+            split = int(np.argmax(gains))
+            if np.isfinite(gains[split]):
+                segments[(start, end)] = (float(gains[split]), start + split)
+
+        open_segment(0, length)
+        while segments:
+            # The strongest open segment first (the first opened among equals, as before).
+            start, end = max(segments, key=lambda bounds: segments[bounds][0])
+            _, split = segments.pop((start, end))
+            level = self.alpha * ((end - start) / length if self.spend_level else 1.0)
             p_value = permutation_p_value(
                 array[start:end], None if weights is None else weights[start:end],
-                min_size=self.min_size, permutations=self.permutations, seed=self.seed + split,
+                min_size=self.min_size, permutations=self.permutations, seed=self.seed + split, level=level,
             )
-            segments.remove((start, end))
-            if p_value > self.alpha * ((end - start) / length if self.spend_level else 1.0):
+            if p_value > level:
                 continue  # final: no change inside at this segment's share of the level
             found[split] = p_value
-            segments += [(start, split), (split, end)]
+            open_segment(start, split)
+            open_segment(split, end)
         self._change_points = [int(observed_rows[index]) for index in sorted(found)]
         self._p_values = [found[index] for index in sorted(found)]
         return self

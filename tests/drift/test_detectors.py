@@ -13,6 +13,7 @@ from drift.detectors import (
     BinarySegmentation,
     PageHinkley,
     PermutationSegmentation,
+    best_split_gains,
     noise_variance,
     permutation_p_value,
     split_gains,
@@ -290,3 +291,89 @@ def test_spending_the_level_keeps_splits_beside_a_true_change_rare() -> None:
     # Measured: spending 2 extra splits in 60 series, a flat 0.05 per segment 3 (the halves
     # beside a change are tested at about 0.025 each instead of 0.05).
     assert extra[True] < extra[False] and extra[True] <= 3, extra
+
+
+def reference_p_value(segment: np.ndarray, weights: np.ndarray | None, *, min_size: int, permutations: int, seed: int) -> float:
+    """The permutation test written plainly: one shuffle at a time, every shuffle drawn."""
+    observed = float(np.max(split_gains(segment, min_size, weights)))
+    rng = np.random.default_rng(seed)
+    stronger = 0
+    for _ in range(permutations):
+        order = rng.permutation(segment.shape[0])
+        gain = float(np.max(split_gains(segment[order], min_size, None if weights is None else weights[order])))
+        stronger += gain >= observed - 1e-12
+    return (1 + stronger) / (1 + permutations)
+
+
+def reference_segmentation(signal: np.ndarray, weights: np.ndarray | None, *, alpha: float, seed: int) -> dict[int, float]:
+    """PermutationSegmentation's procedure written plainly (full tests, gains recomputed)."""
+    found: dict[int, float] = {}
+    segments = [(0, len(signal))]
+    while True:
+        best = None
+        for start, end in segments:
+            gains = split_gains(signal[start:end], 2, None if weights is None else weights[start:end])
+            split = int(np.argmax(gains))
+            if np.isfinite(gains[split]) and (best is None or gains[split] > best[0]):
+                best = (gains[split], start, end, start + split)
+        if best is None:
+            return found
+        _, start, end, split = best
+        segments.remove((start, end))
+        p_value = reference_p_value(signal[start:end], None if weights is None else weights[start:end],
+                                    min_size=2, permutations=199, seed=seed + split)
+        if p_value <= alpha * (end - start) / len(signal):
+            found[split] = p_value
+            segments += [(start, split), (split, end)]
+
+
+def test_batched_best_gains_equal_the_single_segment_gains_to_the_bit() -> None:
+    rng = np.random.default_rng(6)
+    segments = rng.dirichlet(np.ones(7), size=(5, 23))
+    weights = rng.integers(1, 9, size=(5, 23)).astype(np.float64)
+    for batch_weights in (None, weights):
+        expected = [np.max(split_gains(segments[row], 2, None if batch_weights is None else batch_weights[row])) for row in range(5)]
+        assert best_split_gains(segments, 2, batch_weights).tolist() == expected
+    assert best_split_gains(segments[:, :3], 2).tolist() == [-np.inf] * 5
+
+
+def test_chunked_and_sequentially_stopped_test_decides_exactly_as_the_full_test(monkeypatch) -> None:
+    rng = np.random.default_rng(7)
+    shuffled: list[int] = []
+    counting = best_split_gains
+
+    def count_shuffles(segments, *args):
+        shuffled.append(len(segments))
+        return counting(segments, *args)
+
+    monkeypatch.setattr("drift.detectors.best_split_gains", count_shuffles)
+    for case in range(40):
+        length = int(rng.integers(6, 60))
+        segment = rng.normal(size=(length, 3))
+        segment[length // 2:, 0] += case % 4 * 0.6  # from no change to a clear one
+        weights = None if case % 2 else rng.integers(1, 5, size=length).astype(np.float64)
+        full = reference_p_value(segment, weights, min_size=2, permutations=199, seed=case)
+        assert permutation_p_value(segment, weights, min_size=2, permutations=199, seed=case) == full
+        for level in (0.05, 0.0125, 0.001):
+            shuffled.clear()
+            stopped = permutation_p_value(segment, weights, min_size=2, permutations=199, seed=case, level=level)
+            assert (stopped <= level) == (full <= level)
+            assert stopped == full if full <= level else level < stopped <= full
+            if full > 0.5:  # clearly no change: a few dozen shuffles settle it
+                assert sum(shuffled) <= 64
+            if level < 1 / 200:  # unreachable: nothing is shuffled
+                assert shuffled == []
+
+
+def test_permutation_segmentation_equals_the_plain_procedure() -> None:
+    rng = np.random.default_rng(8)
+    for case in range(30):
+        length = int(rng.integers(8, 70))
+        signal = np.sqrt(rng.dirichlet(np.full(7, 3.0), size=length))
+        for change in sorted(rng.choice(np.arange(3, length - 3), size=case % 3, replace=False)):
+            signal[change:] = np.sqrt(rng.dirichlet(np.full(7, 3.0))) * 0.5 + signal[change:] * 0.5
+        weights = None if case % 2 else rng.integers(1, 6, size=length).astype(np.float64)
+        detector = PermutationSegmentation(seed=case).fit(signal, weights)
+        expected = reference_segmentation(signal, weights, alpha=0.05, seed=case)
+        assert detector.predict() == sorted(expected)
+        assert detector.p_values() == [expected[index] for index in sorted(expected)]
