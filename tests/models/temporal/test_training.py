@@ -37,7 +37,7 @@ def fit(sequences: list, **keywords) -> TemporalLSTM:
 
 def test_network_shapes_and_argument_checks() -> None:
     model = TemporalLSTM(num_labels=7, hidden_dim=8)
-    inputs = torch.rand(3, 5, 15)
+    inputs = torch.rand(3, 5, 9)
     assert model(inputs).shape == (3, 5, 7)
     with pytest.raises(ValueError, match="hidden_dim"):
         TemporalLSTM(hidden_dim=0)
