@@ -36,6 +36,7 @@ def _pad_batch(
 
 
 MIN_USERS_TO_VALIDATE = 10
+MIN_STEPS_PER_EPOCH = 8
 
 
 def _batches(rows: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]], batch_size: int,
@@ -111,11 +112,12 @@ def fit_temporal_model(
             fewer than 2 days teach nothing and are skipped.
         day_gaps: optional per-user (T_i,) gaps in days (see :func:`sequence_inputs`).
         post_counts: optional per-user (T_i,) posts per day (None: one post a day): the
-            smoothing gain and the LSTM read each day's count.
+            base weighs each day by them and the LSTM reads them.
         hidden_dim: LSTM hidden size.
         epochs: passes over the (capped) cohort.
         learning_rate: Adam step size.
-        batch_size: users per optimisation step.
+        batch_size: users per optimisation step (smaller for a cohort that would give fewer
+            than 8 steps an epoch).
         max_users: cap on users used for fitting.
         max_length: cap on days per user used for fitting (the most recent are kept).
         seed: seeds initialisation, user sampling and batch order.
@@ -124,7 +126,14 @@ def fit_temporal_model(
         initial: a fitted model to start from (warm start: last night's weights, so a night
             refines yesterday's dynamics instead of relearning them); it is not modified. Used
             only when its configuration matches (``hidden_dim``, features); otherwise the fit
-            starts from a seeded initialisation, which forecasts the smoothed level.
+            starts from a seeded initialisation, which forecasts the base alone.
+        validation_share: share of the users (when there are 10 or more) kept out of the
+            gradient steps to pick the epoch whose weights are returned, the starting ones
+            included; 0 returns the last epoch's.
+        patience: epochs without a better held-out loss before the fit stops.
+        weight_decay: Adam's L2 penalty.
+        correction: False fits the base alone (the LSTM and its zero head frozen): the
+            ablation ``benchmarks/temporal_forecast.py`` reports.
 
     Returns:
         The fitted model in eval mode, on ``device``.
@@ -138,6 +147,9 @@ def fit_temporal_model(
             raise ValueError(f"{name} must be >= 1, got {value}")
     if max_length < 2:
         raise ValueError(f"max_length must be >= 2, got {max_length}")
+    if not 0.0 <= validation_share < 1.0 or patience < 1 or weight_decay < 0:
+        raise ValueError(f"need 0 <= validation_share < 1, patience >= 1, weight_decay >= 0; got "
+                         f"{validation_share}, {patience}, {weight_decay}")
     for name, values in (("day_gaps", day_gaps), ("post_counts", post_counts)):
         if values is not None and len(values) != len(sequences):
             raise ValueError(f"{name} has {len(values)} entries for {len(sequences)} sequences")
@@ -180,7 +192,8 @@ def fit_temporal_model(
         shuffled = rng.permutation(len(usable))
         held = [usable[index] for index in np.sort(shuffled[:held_count])]
         fitting = [usable[index] for index in np.sort(shuffled[held_count:])]
-        batches = _batches(fitting, batch_size, device)
+        # a small cohort still gets several steps an epoch: its dozen base numbers need them
+        batches = _batches(fitting, min(batch_size, -(-len(fitting) // MIN_STEPS_PER_EPOCH)), device)
         held_batches = _batches(held, batch_size, device) if held else []
         best_loss = _pooled_loss(model, held_batches) if held else np.inf
         best_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}

@@ -54,7 +54,7 @@ def test_lstm_beats_naive_baselines_on_held_out_users(cohort: list) -> None:
     cohort_mean = np.concatenate([sequence.probs for sequence in train]).mean(axis=0)
     cohort_loss = mean_kl(np.tile(cohort_mean, (len(observed), 1)), observed)
     lstm_loss = mean_kl(predicted, observed)
-    # Measured: LSTM 0.168, best-smoothed yesterday 0.241, cohort mean 0.770.
+    # Measured: LSTM 0.169 (the first version: 0.168), best-smoothed yesterday 0.241, cohort mean 0.770.
     assert lstm_loss < 0.85 * yesterday_loss
     assert lstm_loss < 0.5 * cohort_loss
 
