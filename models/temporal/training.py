@@ -80,6 +80,45 @@ def warm_startable(initial: TemporalLSTM, model: TemporalLSTM) -> bool:
     return wanted == {name: tuple(tensor.shape) for name, tensor in initial.state_dict().items()}
 
 
+def _descend(
+    model: TemporalLSTM,
+    trainable: list[torch.nn.Parameter],
+    batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    held_batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    rng: np.random.Generator,
+    *,
+    epochs: int,
+    patience: int,
+    learning_rate: float,
+    weight_decay: float,
+) -> None:
+    """Adam on ``trainable`` over seeded-order minibatches; with held-out batches, the model
+    ends at the epoch (the starting weights included) of the lowest held-out loss."""
+    optimizer = torch.optim.Adam(trainable, lr=learning_rate, weight_decay=weight_decay)
+    best_loss = _pooled_loss(model, held_batches) if held_batches else np.inf
+    best_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    stale = 0
+    for _ in range(epochs):
+        model.train()
+        for batch_index in rng.permutation(len(batches)):
+            inputs, targets, mask = batches[batch_index]
+            optimizer.zero_grad()
+            soft_cross_entropy(model(inputs), targets, mask).backward()
+            optimizer.step()
+        if not held_batches:
+            continue
+        held_loss = _pooled_loss(model, held_batches)
+        if held_loss < best_loss - 1e-6:
+            best_loss, stale = held_loss, 0
+            best_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    if held_batches:
+        model.load_state_dict(best_state)
+
+
 def fit_temporal_model(
     sequences: list[np.ndarray],
     *,
@@ -179,15 +218,9 @@ def fit_temporal_model(
         model = TemporalLSTM(num_labels=labels, hidden_dim=hidden_dim).to(device)
         if initial is not None and warm_startable(initial, model):
             model.load_state_dict({name: tensor.detach().clone() for name, tensor in initial.state_dict().items()})
-        if not correction:
-            # the base forecaster alone (an ablation): the LSTM and its zero head stay put
-            for parameter in (*model.lstm.parameters(), *model.head.parameters()):
-                parameter.requires_grad_(False)
-        trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-        optimizer = torch.optim.Adam(trainable, lr=learning_rate, weight_decay=weight_decay)
         # Users held out of the gradient steps pick the epoch to keep (the starting weights
         # included): on a small cohort the correction can overfit, and then the fit returns
-        # what generalised best, at worst the smoothing it started from.
+        # what generalised best, at worst the base it started from.
         held_count = int(round(validation_share * len(usable))) if len(usable) >= MIN_USERS_TO_VALIDATE else 0
         shuffled = rng.permutation(len(usable))
         held = [usable[index] for index in np.sort(shuffled[:held_count])]
@@ -195,29 +228,20 @@ def fit_temporal_model(
         # a small cohort still gets several steps an epoch: its dozen base numbers need them
         batches = _batches(fitting, min(batch_size, -(-len(fitting) // MIN_STEPS_PER_EPOCH)), device)
         held_batches = _batches(held, batch_size, device) if held else []
-        best_loss = _pooled_loss(model, held_batches) if held else np.inf
-        best_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
-        stale = 0
-        for _ in range(epochs):
-            model.train()
-            for batch_index in rng.permutation(len(batches)):
-                inputs, targets, mask = batches[batch_index]
-                optimizer.zero_grad()
-                loss = soft_cross_entropy(model(inputs), targets, mask)
-                loss.backward()
-                optimizer.step()
-            if not held:
-                continue
-            held_loss = _pooled_loss(model, held_batches)
-            if held_loss < best_loss - 1e-6:
-                best_loss, stale = held_loss, 0
-                best_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-        if held:
-            model.load_state_dict(best_state)
+        # Two stages: the base first (the LSTM and its zero head frozen), then the correction
+        # on top of the fitted base (frozen in turn). Fitted jointly, the correction's early
+        # noise stopped the fit before the base had converged, and it lost to the base alone.
+        correction_parameters = [*model.lstm.parameters(), *model.head.parameters()]
+        correction_ids = {id(parameter) for parameter in correction_parameters}
+        base_parameters = [parameter for parameter in model.parameters() if id(parameter) not in correction_ids]
+        stages = [base_parameters, correction_parameters] if correction else [base_parameters]
+        for trainable in stages:
+            for parameter in model.parameters():
+                parameter.requires_grad_(any(parameter is chosen for chosen in trainable))
+            _descend(model, trainable, batches, held_batches, rng,
+                     epochs=epochs, patience=patience, learning_rate=learning_rate, weight_decay=weight_decay)
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
         model.eval()
     finally:
         torch.set_num_threads(previous_threads)
