@@ -109,6 +109,23 @@ def paired_bootstrap(first: list[np.ndarray], second: list[np.ndarray], rounds: 
     return float(low), float(high), float(np.mean(differences < 0))
 
 
+def nightly_fit_cost(users: int, args: argparse.Namespace) -> None:
+    """CPU seconds of one fit as the drift stage runs it, on a seeded synthetic cohort."""
+    from drift.sequences import piecewise_constant_cohort
+
+    scores, _ = piecewise_constant_cohort(stable_users=users - users // 5, changing_users=users // 5, days=60,
+                                          mean_posts_per_day=3.0, seed=args.seed)
+    cohort = user_sequences(build_daily_sequences(scores))
+    started = time.process_time()
+    fit_temporal_model([sequence.probs for sequence in cohort], day_gaps=[sequence.day_gaps() for sequence in cohort],
+                       post_counts=[sequence.post_counts for sequence in cohort],
+                       hidden_dim=args.hidden_dim, epochs=args.epochs, seed=args.seed)
+    seconds = time.process_time() - started
+    user_days = sum(len(sequence) for sequence in cohort)
+    print(f"nightly-size fit: {users} synthetic users, {user_days} user-days: {seconds:.1f} CPU-s, "
+          f"{1000 * seconds / user_days:.2f} CPU-s per 1,000 user-days (1 thread)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lake", type=Path, default=Path("/tmp/emodrift-drift-quality/lake"))
@@ -116,8 +133,12 @@ def main() -> None:
     parser.add_argument("--hidden-dim", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of the held-out users")
+    parser.add_argument("--cost-users", type=int, default=0,
+                        help="also time one fit on a synthetic cohort of this many users x 60 days (the nightly cap is 2000)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.cost_users:
+        nightly_fit_cost(args.cost_users, args)
     scores = pd.read_parquet(args.lake / "scores", columns=["user_id", "created_at", "fused_probs"])
     sequences = [sequence for sequence in user_sequences(build_daily_sequences(scores)) if len(sequence) >= 2]
     folds = [[sequence for sequence in sequences if fold_of(sequence.user_id) == fold] for fold in (0, 1)]
