@@ -12,7 +12,8 @@
    stable user-months; for the pipeline's defaults and two baselines (never flag; PELT on the
    daily dominant emotion, one-hot, L2 cost, penalty 3 log n, run on each snapshot's
    ``sequences``), plus an ablation with and without the temporal LSTM's surprise in the
-   confidence (the default leaves it out), the pipeline's
+   confidence (the default leaves it out; ``--refit-surprise`` adds the surprise of this
+   code's LSTM refitted on the last snapshot, for a lake an older pipeline wrote), the pipeline's
    figures on two halves of the users (even and odd positions in the cohort: whatever a
    design choice was checked on one half, the other reports it), a null calibration (every
    user's own days shuffled, so no change is left: flags per 100 user-months, which the
@@ -24,7 +25,7 @@
    posts and against a flat test level per segment (no spending by length).
 
 Run: .venv/bin/python benchmarks/drift_quality.py [--users 60] [--days 35] [--seed 11]
-     [--work /tmp/emodrift-drift-quality] [--reuse] [--output results.json]
+     [--work /tmp/emodrift-drift-quality] [--reuse] [--refit-surprise] [--output results.json]
 ``--reuse`` skips steps 1-2 when the work folder already holds a finished run; ``--rerun-drift``
 keeps the cohort and its scores and reruns only the nightly drift stage (after a drift change).
 """
@@ -114,6 +115,32 @@ def redetect(latest: pd.DataFrame, options: TransitionOptions, use_surprise: boo
         found.insert(0, "user_id", user_id)
         frames.append(found)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["user_id", "changed_at"])
+
+
+def refit_surprise(latest: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The snapshot's ``surprise`` recomputed by this code's temporal model, fitted as the
+    drift job fits it (every user's window, gaps and post counts; no warm start): the LSTM
+    ablation then measures the current model even on a lake an older pipeline wrote."""
+    import torch
+
+    from drift.sequences import user_sequences
+    from models.temporal.inference import forecast_and_surprise
+    from models.temporal.training import fit_temporal_model
+
+    torch.set_num_threads(1)
+    ordered = latest.sort_values(["user_id", "day"], ignore_index=True)
+    sequences = user_sequences(ordered)
+    fitted = [sequence for sequence in sequences if len(sequence) >= 2]
+    model = fit_temporal_model([sequence.probs for sequence in fitted],
+                               day_gaps=[sequence.day_gaps() for sequence in fitted],
+                               post_counts=[sequence.post_counts for sequence in fitted], seed=seed)
+    surprise = {}
+    for sequence in sequences:
+        values = forecast_and_surprise(model, sequence.probs, sequence.day_gaps(), sequence.post_counts)[1]
+        surprise.update({(sequence.user_id, day): value for day, value in zip(sequence.days, values)})
+    refitted = ordered.copy()
+    refitted["surprise"] = [surprise[(user_id, day)] for user_id, day in zip(ordered["user_id"], ordered["day"])]
+    return refitted
 
 
 def null_false_alarms(latest: pd.DataFrame, options: TransitionOptions, rounds: int, seed: int) -> tuple[int, float]:
@@ -227,6 +254,8 @@ def main() -> None:
     parser.add_argument("--rerun-drift", action="store_true",
                         help="keep the cohort and its scores in --work, rerun only the nightly drift stage")
     parser.add_argument("--design", action="store_true", help="also rerun the design variants offline (minutes)")
+    parser.add_argument("--refit-surprise", action="store_true",
+                        help="also refit this code's temporal LSTM on the last snapshot and rerun detection with its surprise")
     parser.add_argument("--null-rounds", type=int, default=5, help="shuffles of each user's days for the null calibration")
     parser.add_argument("--output", type=Path, default=None, help="also write the results as JSON")
     args = parser.parse_args()
@@ -260,13 +289,22 @@ def main() -> None:
                              planted, users, days, margin))
     results.append(summarise("ablation: detection with LSTM surprise (last snapshot, offline rerun)", with_lstm, None,
                              planted, users, days, margin))
+    ablations = {"without": without, "with": with_lstm}
+    if args.refit_surprise:
+        refitted = ablations["with refitted"] = redetect(refit_surprise(latest_sequences, seed=0), options, use_surprise=True)
+        results.append(summarise("ablation: with this code's LSTM surprise (refitted offline, last snapshot)", refitted,
+                                 None, planted, users, days, margin))
     user_order = {user_id: position for position, user_id in enumerate(users)}
     for half in (0, 1):
         members = [user_id for user_id in users if user_order[user_id] % 2 == half]
         chosen = transitions[transitions["user_id"].isin(members)]
+        half_planted = [change for change in planted if change.user_id in members]
         results.append(summarise(f"pipeline defaults, half {half} ({len(members)} users at {'even' if half == 0 else 'odd'} positions)",
-                                 chosen[chosen["dt"] == last], chosen,
-                                 [change for change in planted if change.user_id in members], members, days, margin))
+                                 chosen[chosen["dt"] == last], chosen, half_planted, members, days, margin))
+        # the LSTM ablation on each half too: is a difference more than one half's luck?
+        for name, flags in ablations.items():
+            results.append(summarise(f"ablation half {half}: {name} LSTM surprise", flags[flags["user_id"].isin(members)],
+                                     None, half_planted, members, days, margin))
     if args.design:
         results += design_table(sequences, planted, users, days, margin, last)
     null_flags, null_user_months = null_false_alarms(latest_sequences, options, args.null_rounds, args.seed)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -249,6 +250,7 @@ def fit_cohort_model(daily: DataFrame, options: DriftOptions, initial: TemporalL
     return fit_temporal_model(
         [sequence.probs for sequence in sequences],
         day_gaps=[sequence.day_gaps() for sequence in sequences],
+        post_counts=[sequence.post_counts for sequence in sequences],
         hidden_dim=options.hidden_dim,
         epochs=options.epochs,
         max_users=options.max_fit_users,
@@ -297,6 +299,23 @@ def save_checkpoint(settings: Settings, run_date: dt.date, model: TemporalLSTM) 
     return target
 
 
+def warm_start_model(settings: Settings, run_date: dt.date) -> TemporalLSTM | None:
+    """The model of :func:`last_checkpoint`, or None when there is none or it cannot seed
+    tonight's network (written by another architecture: said on stderr, and the fit starts
+    from a fresh initialisation)."""
+    from models.temporal.inference import IncompatibleCheckpoint, load_temporal_model
+
+    checkpoint = last_checkpoint(settings, run_date)
+    if checkpoint is None:
+        return None
+    try:
+        return load_temporal_model(checkpoint)
+    except IncompatibleCheckpoint as error:
+        print(f"emodrift drift: not warm-starting from {checkpoint}: {error}; "
+              "fitting the temporal model from a fresh initialisation", file=sys.stderr)
+        return None
+
+
 # One rebuilt model per Python worker and model version: workers are reused across tasks,
 # and rebuilding per group would dominate the cost of scoring a 60-day user.
 _WORKER_MODELS: dict[str, Any] = {}
@@ -326,7 +345,7 @@ def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.Dat
         surprise = np.full(len(sequence), np.nan)
         forecast: list[list[float] | None] = [None] * len(sequence)
     else:
-        predicted, surprise = forecast_and_surprise(model, sequence.probs, sequence.day_gaps())
+        predicted, surprise = forecast_and_surprise(model, sequence.probs, sequence.day_gaps(), sequence.post_counts)
         surprise = np.round(surprise, DECIMALS)
         forecast = [None if np.isnan(row[0]) else np.round(row, DECIMALS).tolist() for row in predicted]
     frame = pd.DataFrame(
@@ -464,15 +483,12 @@ def run(
         ``daily_user_landing_aggregates`` this run (re)wrote; ``warm_started``: 1 when the LSTM fit started from the last
         earlier checkpoint in the lake, else 0).
     """
-    from models.temporal.inference import load_temporal_model
-
     if options is None:
         from models.devices import resolve_device
 
         options = DriftOptions(device=str(resolve_device(settings.device)))
     aggregated_landings = refresh_aggregates(spark, settings, run_date)
-    checkpoint = last_checkpoint(settings, run_date)
-    initial = None if checkpoint is None else load_temporal_model(checkpoint)
+    initial = warm_start_model(settings, run_date)
     sequences, transitions, model = transform(
         extract(spark, settings, run_date), run_date=run_date, options=options,
         previous=previous_snapshot(spark, settings, run_date), initial=initial,

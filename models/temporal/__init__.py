@@ -1,5 +1,7 @@
-"""The cohort's temporal model: an LSTM over each user's daily emotion distributions that
-predicts the next day's; its surprise feeds the drift stage's confidence."""
+"""The cohort's temporal model: a discounted posterior mean of each user's daily emotion
+distributions with an LSTM's learned correction, predicting the next day's; its forecast and
+surprise go to ``sequences`` (the dashboard shows them; the surprise can enter the drift
+stage's confidence, off by default)."""
 
 from models.temporal.network import TemporalLSTM
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.temporal.network import TemporalLSTM
+from models.temporal.network import ARCHITECTURE, TemporalLSTM
 
 PROBABILITY_FLOOR = 1e-6
 
@@ -27,52 +27,48 @@ class TemporalConfig:
     num_labels: int = 7
     hidden_dim: int = 16
     num_layers: int = 1
-    extra_features: int = 1
-    mean_floor: float = 0.01
+    extra_features: int = 2
+    mean_floor: float = 1e-4
+    architecture: str = ARCHITECTURE
 
     @classmethod
     def of(cls, model: TemporalLSTM) -> TemporalConfig:
         return cls(model.num_labels, model.hidden_dim, model.num_layers, model.extra_features, model.mean_floor)
 
 
+class IncompatibleCheckpoint(ValueError):
+    """A saved temporal model of another architecture (or without one): it cannot be loaded
+    into this code's network; fit a fresh one instead."""
+
+
 def sequence_inputs(
     sequence: np.ndarray,
     day_gaps: np.ndarray | None = None,
     post_counts: np.ndarray | None = None,
-    extra_features: int = 1,
 ) -> np.ndarray:
-    """Network inputs for one user: each day's distribution, the post-weighted mean of the
-    days so far, log(gap to the next day) and, with ``extra_features=2``, log(1 + posts that
-    day).
+    """Network inputs for one user: each day's distribution, log(gap to the next day) and
+    log(1 + posts that day).
 
     A day of one post is a noisy reading of a user's mood and a day of ten a good one: the
-    history mean weights days by their posts (the network's prediction starts from it), and the
-    post count tells the network how far to trust the latest day.
+    network's smoothing moves its level by a gain that depends on the count, and the LSTM
+    reads it too.
 
     Args:
         sequence: (T, num_labels) daily distributions.
         day_gaps: (T,) days since the previous day with posts (``UserSequence.day_gaps``);
             None means consecutive days.
-        post_counts: (T,) posts per day; None weighs every day alike.
-        extra_features: 1 (gap) or 2 (gap and post count), as the model was built.
+        post_counts: (T,) posts per day; None counts one post a day.
 
     Returns:
-        (T - 1, 2 * num_labels + extra_features) inputs; row t predicts day t + 1.
+        (T - 1, num_labels + 2) inputs; row t predicts day t + 1.
     """
     length = sequence.shape[0]
     gaps = np.ones(length) if day_gaps is None else np.asarray(day_gaps, dtype=np.float64)
     counts = np.ones(length) if post_counts is None else np.maximum(np.asarray(post_counts, dtype=np.float64), 1.0)
     if gaps.shape != (length,) or counts.shape != (length,):
         raise ValueError(f"day_gaps and post_counts must have shape ({length},), got {gaps.shape} and {counts.shape}")
-    if extra_features not in (1, 2):
-        raise ValueError(f"extra_features must be 1 or 2, got {extra_features}")
     next_gap = np.log(np.maximum(gaps[1:], 1.0))[:, None]
-    weights = np.cumsum(counts)[:-1, None]
-    history_mean = np.cumsum(sequence * counts[:, None], axis=0)[:-1] / weights
-    parts = [sequence[:-1], history_mean, next_gap]
-    if extra_features == 2:
-        parts.append(np.log1p(counts[:-1])[:, None])
-    return np.concatenate(parts, axis=1).astype(np.float32)
+    return np.concatenate([sequence[:-1], next_gap, np.log1p(counts[:-1])[:, None]], axis=1).astype(np.float32)
 
 
 def normalised(sequence: np.ndarray) -> np.ndarray:
@@ -90,7 +86,7 @@ def predict_next(
 ) -> np.ndarray:
     """Predicted distributions of days 1..T-1 of one user, (T - 1, num_labels)."""
     parameter = next(model.parameters())
-    features = sequence_inputs(normalised(sequence), day_gaps, post_counts, model.extra_features)
+    features = sequence_inputs(normalised(sequence), day_gaps, post_counts)
     inputs = torch.from_numpy(features).to(parameter.device)
     return torch.softmax(model(inputs[None]), dim=-1)[0].cpu().double().numpy()
 
@@ -147,6 +143,8 @@ def model_state(model: TemporalLSTM) -> dict[str, np.ndarray]:
 
 def build_temporal_model(config: TemporalConfig, state: dict[str, np.ndarray], device: str = "cpu") -> TemporalLSTM:
     """Rebuild a fitted model from :func:`model_state` output, in eval mode, on ``device``."""
+    if config.architecture != ARCHITECTURE:
+        raise IncompatibleCheckpoint(f"weights of architecture {config.architecture!r}, this code builds {ARCHITECTURE!r}")
     model = TemporalLSTM(config.num_labels, config.hidden_dim, config.num_layers, config.extra_features, config.mean_floor)
     model.load_state_dict({name: torch.from_numpy(np.asarray(array)) for name, array in state.items()})
     return model.to(device).eval()
@@ -158,7 +156,7 @@ def model_version(model: TemporalLSTM) -> str:
     for name, array in sorted(model_state(model).items()):
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
-    return f"temporal-lstm-h{model.hidden_dim}-{digest.hexdigest()[:12]}"
+    return f"temporal-lstm-v2-h{model.hidden_dim}-{digest.hexdigest()[:12]}"
 
 
 def save_temporal_model(model: TemporalLSTM, path: Path) -> None:
@@ -178,12 +176,17 @@ def load_temporal_model(path: Path, device: str = "cpu") -> TemporalLSTM:
     with safe_open(str(path), framework="np") as handle:
         metadata = handle.metadata() or {}
         state = {name: handle.get_tensor(name) for name in handle.keys()}
+    if metadata.get("architecture") != ARCHITECTURE:
+        raise IncompatibleCheckpoint(
+            f"{path} holds a temporal model of architecture {metadata.get('architecture', 'v1 (unnamed)')!r}, "
+            f"this code builds {ARCHITECTURE!r}"
+        )
     try:
         # Annotations are strings here (postponed evaluation), hence the name comparison.
-        converters = {"int": int, "float": float}
+        converters = {"int": int, "float": float, "str": str}
         config = TemporalConfig(
             **{field.name: converters[field.type](metadata[field.name]) for field in dataclasses.fields(TemporalConfig)}
         )
     except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{path} has no temporal model config in its metadata: {metadata}") from error
+        raise IncompatibleCheckpoint(f"{path} has no temporal model config in its metadata: {metadata}") from error
     return build_temporal_model(config, state, device)

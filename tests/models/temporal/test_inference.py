@@ -1,37 +1,74 @@
-"""The temporal LSTM's inputs: post-weighted history, gaps and post counts, one row per step."""
+"""The temporal LSTM's inputs and base: gaps and post counts per step, a discounted posterior
+that the (zero-initialised) correction starts from, and checkpoints of another architecture refused."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
-from models.temporal.inference import predict_next, sequence_inputs
+from models.temporal.inference import (
+    IncompatibleCheckpoint,
+    load_temporal_model,
+    predict_next,
+    save_temporal_model,
+    sequence_inputs,
+)
+from models.temporal.network import TemporalLSTM
 from models.temporal.training import fit_temporal_model
 
 
-def test_inputs_weigh_history_by_posts_and_carry_gap_and_count() -> None:
+def test_inputs_carry_the_day_the_gap_to_the_next_and_the_posts() -> None:
     days = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
-    plain = sequence_inputs(days, np.array([1, 3, 1]))
-    assert plain.shape == (2, 5)
-    assert plain[1, 2:4] == pytest.approx([0.5, 0.5])  # unweighted mean of days 0 and 1
-    assert plain[0, 4] == pytest.approx(np.log(3))  # log gap to the day predicted
-    counted = sequence_inputs(days, np.array([1, 3, 1]), np.array([3, 1, 5]), extra_features=2)
-    assert counted.shape == (2, 6)
-    assert counted[1, 2:4] == pytest.approx([0.75, 0.25])  # three posts of day 0 against one of day 1
-    assert counted[:, 5] == pytest.approx(np.log1p([3, 1]))
-    with pytest.raises(ValueError, match="extra_features"):
-        sequence_inputs(days, extra_features=3)
+    inputs = sequence_inputs(days, np.array([1, 3, 1]), np.array([3, 1, 5]))
+    assert inputs.shape == (2, 4)
+    assert inputs[:, :2] == pytest.approx(days[:2])
+    assert inputs[:, 2] == pytest.approx(np.log([3, 1]))  # log gap to the day predicted
+    assert inputs[:, 3] == pytest.approx(np.log1p([3, 1]))
+    assert sequence_inputs(days)[:, 2:] == pytest.approx(np.column_stack([[0, 0], np.log1p([1, 1])]))
     with pytest.raises(ValueError, match="post_counts"):
         sequence_inputs(days, post_counts=np.ones(2))
 
 
-def test_a_model_fitted_with_post_counts_reads_them() -> None:
+def test_an_unfitted_correction_forecasts_the_discounted_posterior() -> None:
+    model = TemporalLSTM(num_labels=2, hidden_dim=4).eval()
+    base = model.base_parameters()
+    decay, prior_posts, exponent = base["decay"], base["prior_posts"], base["post_exponent"]
+    days = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    counts = np.array([4, 1, 1])
+    gaps = np.array([1, 1, 3])
+    forecast = predict_next(model, days, gaps, counts)
+    # by hand: weights 4**exponent then 1, fading by decay per day of gap, prior uniform
+    first_weight = 4.0**exponent * decay
+    first = (first_weight * days[0] + prior_posts * 0.5) / (first_weight + prior_posts)
+    level = (first_weight * days[0] + days[1]) / (first_weight + 1.0)
+    second_weight = (first_weight + 1.0) * decay**3
+    second = (second_weight * level + prior_posts * 0.5) / (second_weight + prior_posts)
+    np.testing.assert_allclose(forecast, [first, second], atol=1e-4)
+
+
+def test_post_counts_and_gaps_change_the_forecast() -> None:
     rng = np.random.default_rng(0)
     sequences = [rng.dirichlet(np.ones(7), size=12) for _ in range(6)]
     counts = [rng.integers(1, 6, size=12) for _ in range(6)]
     model = fit_temporal_model(sequences, post_counts=counts, epochs=2, seed=0)
-    assert model.extra_features == 2
     first = predict_next(model, sequences[0], post_counts=counts[0])
-    other = predict_next(model, sequences[0], post_counts=counts[0][::-1].copy())
-    assert first.shape == (11, 7) and np.allclose(first.sum(axis=1), 1.0)
-    assert not np.allclose(first, other)  # the counts change the forecast
+    assert first.shape == (11, 7) and np.allclose(first.sum(axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(first, predict_next(model, sequences[0], post_counts=counts[0][::-1].copy()))
+    assert not np.allclose(first, predict_next(model, sequences[0], np.full(12, 3.0), counts[0]))
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    old = tmp_path / "v1.safetensors"
+    # what the first version wrote: its config without an architecture name
+    save_file({"head.bias": torch.zeros(7)}, str(old),
+              metadata={"num_labels": "7", "hidden_dim": "16", "num_layers": "1", "extra_features": "1", "mean_floor": "0.01"})
+    with pytest.raises(IncompatibleCheckpoint, match="architecture"):
+        load_temporal_model(old)
+    current = tmp_path / "v2.safetensors"
+    save_temporal_model(TemporalLSTM(hidden_dim=4), current)
+    assert load_temporal_model(current).hidden_dim == 4

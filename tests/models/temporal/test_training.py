@@ -37,7 +37,7 @@ def fit(sequences: list, **keywords) -> TemporalLSTM:
 
 def test_network_shapes_and_argument_checks() -> None:
     model = TemporalLSTM(num_labels=7, hidden_dim=8)
-    inputs = torch.rand(3, 5, 15)
+    inputs = torch.rand(3, 5, 9)
     assert model(inputs).shape == (3, 5, 7)
     with pytest.raises(ValueError, match="hidden_dim"):
         TemporalLSTM(hidden_dim=0)
@@ -54,7 +54,7 @@ def test_lstm_beats_naive_baselines_on_held_out_users(cohort: list) -> None:
     cohort_mean = np.concatenate([sequence.probs for sequence in train]).mean(axis=0)
     cohort_loss = mean_kl(np.tile(cohort_mean, (len(observed), 1)), observed)
     lstm_loss = mean_kl(predicted, observed)
-    # Measured: LSTM 0.168, best-smoothed yesterday 0.241, cohort mean 0.770.
+    # Measured: LSTM 0.169 (the first version: 0.168), best-smoothed yesterday 0.241, cohort mean 0.770.
     assert lstm_loss < 0.85 * yesterday_loss
     assert lstm_loss < 0.5 * cohort_loss
 
@@ -147,3 +147,41 @@ def test_forecast_uses_earlier_days_only(cohort: list) -> None:
     np.testing.assert_allclose(forecast_and_surprise(model, changed, gaps)[0][:-1], forecast[:-1], equal_nan=True)
     changed[5] = np.eye(7)[1]
     assert not np.allclose(forecast_and_surprise(model, changed, gaps)[0][6], forecast[6])
+
+
+def _smoothing_loss(sequences: list, rate: float) -> float:
+    """Mean next-day KL of exponential smoothing at ``rate`` (level starts at the first day)."""
+    predicted, observed = [], []
+    for sequence in sequences:
+        level = sequence.probs[0]
+        for index in range(len(sequence) - 1):
+            level = level if index == 0 else (1 - rate) * level + rate * sequence.probs[index]
+            predicted.append(level)
+            observed.append(sequence.probs[index + 1])
+    return mean_kl(np.array(predicted), np.array(observed))
+
+
+@pytest.fixture(scope="module")
+def changing_cohort() -> list:
+    """Noisy posts (concentration 3), half the users change: a forecaster must adapt, and
+    one post says little."""
+    scores, _ = piecewise_constant_cohort(stable_users=40, changing_users=40, mean_posts_per_day=3.0, concentration=3.0, seed=3)
+    return user_sequences(build_daily_sequences(scores))
+
+
+def test_model_beats_fitted_smoothing_on_held_out_users_with_changes(changing_cohort: list) -> None:
+    train, held_out = changing_cohort[0::2], changing_cohort[1::2]
+    model = fit(train, post_counts=[sequence.post_counts for sequence in train])
+    predicted = np.concatenate([predict_next(model, s.probs, s.day_gaps(), s.post_counts) for s in held_out])
+    model_loss = mean_kl(predicted, np.concatenate([sequence.probs[1:] for sequence in held_out]))
+    rate = min((0.1, 0.2, 0.3, 0.5, 0.7), key=lambda value: _smoothing_loss(train, value))
+    # Measured: model 0.322, smoothing (rate 0.3 fitted on the training users) 0.373.
+    assert model_loss < 0.92 * _smoothing_loss(held_out, rate)
+
+
+def test_a_fit_that_only_gets_worse_returns_its_starting_weights(changing_cohort: list) -> None:
+    # Absurd steps ruin every epoch on the held-out fitting users: the fit keeps the start,
+    # which forecasts the base alone.
+    ruined = fit(changing_cohort[0::2], epochs=3, learning_rate=50.0)
+    torch.manual_seed(0)
+    assert model_version(ruined) == model_version(TemporalLSTM())
