@@ -57,7 +57,14 @@ def train_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden-dim", type=int, default=128)
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--fine-loss-weight", type=float, default=0.5, help="weight of the 28-label loss (0 drops that head)")
-    parser.add_argument("--teacher", type=Path, default=None, help="teacher folder: distil its soft targets (see text-teacher)")
+    parser.add_argument(
+        "--teacher", type=Path, action="append", default=None,
+        help="teacher folder: distil its soft targets (see text-teacher); repeat it to distil the mean of several teachers",
+    )
+    parser.add_argument(
+        "--teacher-cache", type=Path, default=None,
+        help="folder keeping each teacher's sigmoids per (teacher version, texts): a rerun reuses them instead of rescoring",
+    )
     parser.add_argument("--teacher-weight", type=float, default=0.5, help="teacher's share in a comment's target (with --teacher)")
     parser.add_argument("--augment-share", type=float, default=0.5, help="share of comments that get a noisy variant (with --teacher)")
     args = parser.parse_args(argv)
@@ -88,7 +95,7 @@ def train_main(argv: list[str] | None = None) -> int:
     embedding_init = minilm_embedding_init(minilm_dir, options.embedding_dim)
 
     soft_targets, distillation = None, None
-    if args.teacher is not None:
+    if args.teacher:
         train, soft_targets, distillation = _distillation_inputs(args, train, device)
         # the comments were cut to --max-train-examples before the variants were added
         options = dataclasses.replace(options, max_train_examples=None)
@@ -125,34 +132,80 @@ def train_main(argv: list[str] | None = None) -> int:
 def _distillation_inputs(
     args: argparse.Namespace, train: GoEmotionsSplit, device: object
 ) -> tuple[GoEmotionsSplit, tuple[np.ndarray, np.ndarray | None], dict[str, object]]:
-    """The student's rows (comments + noisy variants) and the teacher's blended targets."""
+    """The student's rows (comments + noisy variants) and the teachers' blended targets."""
     from models.labels import LABELS
     from models.text.augment import augmented_variants
-    from models.text.distillation import distillation_set, first_rows
-    from models.text.inference import TextScorer
+    from models.text.distillation import average_teachers, distillation_set, first_rows
 
     started = time.perf_counter()
-    teacher = TextScorer.load(args.teacher, device=str(device))
-    if tuple(teacher.config.fine_labels) not in ((), tuple(train.fine_label_names)):
-        raise ValueError(f"the teacher's fine labels {teacher.config.fine_labels} differ from the data's")
     comments = first_rows(train, args.max_train_examples)
     sources, variants = augmented_variants(comments.texts, args.augment_share, args.seed)
-    print(f"teacher {teacher.version} labels {len(comments.texts)} comments and {len(variants)} variants", flush=True)
-    outputs = teacher.predict_probabilities(comments.texts + variants)
-    built = distillation_set(
-        comments, sources, variants, outputs.label_probabilities, outputs.fine_label_probabilities, weight=args.teacher_weight
-    )
+    texts = comments.texts + variants
+    label_probabilities, fine_label_probabilities, versions, reused = [], [], [], []
+    for folder in args.teacher:
+        version, labels, fine, from_cache = _teacher_probabilities(folder, texts, train, device, args.teacher_cache)
+        print(f"teacher {version} labelled {len(comments.texts)} comments and {len(variants)} variants"
+              f"{' (from the cache)' if from_cache else ''}", flush=True)
+        label_probabilities.append(labels)
+        fine_label_probabilities.append(fine)
+        versions.append(version)
+        reused.append(from_cache)
+    teacher_labels, teacher_fine = average_teachers(label_probabilities, fine_label_probabilities)
+    built = distillation_set(comments, sources, variants, teacher_labels, teacher_fine, weight=args.teacher_weight)
     record = {
-        "teacher": teacher.version,
-        "teacher_folder": str(args.teacher),
+        "teacher": " + ".join(versions),
+        "teachers": versions,
+        "teacher_folder": ", ".join(str(folder) for folder in args.teacher),
         "teacher_weight": args.teacher_weight,
         "augment_share": args.augment_share,
         "comments": len(comments.texts),
         "variants": built.variants,
         "teacher_labels": list(LABELS),
         "teacher_seconds": round(time.perf_counter() - started, 1),
+        "teacher_cache_hits": reused,
     }
     return built.split, (built.targets, built.fine_targets), record
+
+
+def _teacher_probabilities(
+    folder: Path, texts: list[str], train: GoEmotionsSplit, device: object, cache: Path | None
+) -> tuple[str, np.ndarray, np.ndarray | None, bool]:
+    """One teacher's sigmoids over ``texts`` (version, labels, fine labels, whether cached).
+
+    With a cache folder, the arrays are kept in ``<version>-<texts digest>.npz``: labelling
+    ~65,000 texts with the MiniLM teacher costs ~500 CPU-s, a second student run none.
+    """
+    import hashlib
+
+    from models.text.inference import TextScorer
+
+    teacher = TextScorer.load(folder, device=str(device))
+    if tuple(teacher.config.fine_labels) not in ((), tuple(train.fine_label_names)):
+        raise ValueError(f"the teacher {folder}'s fine labels {teacher.config.fine_labels} differ from the data's")
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
+    cached = None if cache is None else cache / f"{teacher.version}-{digest}.npz"
+    if cached is not None and cached.is_file():
+        with np.load(cached) as stored:
+            fine = stored["fine_label_probabilities"] if "fine_label_probabilities" in stored else None
+            return teacher.version, stored["label_probabilities"], fine, True
+    outputs = teacher.predict_probabilities(texts)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"label_probabilities": outputs.label_probabilities}
+        if outputs.fine_label_probabilities is not None:
+            arrays["fine_label_probabilities"] = outputs.fine_label_probabilities
+        partial = cached.with_name(cached.name + ".partial.npz")
+        np.savez(partial, **arrays)
+        partial.rename(cached)  # a stopped run leaves no half-written cache behind
+    return teacher.version, outputs.label_probabilities, outputs.fine_label_probabilities, False
+
+
+def _teachers_phrase(distillation: dict[str, object]) -> str:
+    """``the teacher `v` `` or ``the mean sigmoids of the teachers `a` and `b` `` (the teacher, below)."""
+    versions = distillation.get("teachers") or [distillation["teacher"]]
+    if len(versions) == 1:
+        return f"the teacher `{versions[0]}`"
+    return "the mean sigmoids (the teacher, below) of the teachers " + " and ".join(f"`{version}`" for version in versions)
 
 
 def _headline(report: dict[str, object]) -> dict[str, object]:
@@ -237,7 +290,7 @@ def model_card(metrics: dict[str, object]) -> str:
     if distillation:
         lines += [
             "## Distillation",
-            f"- Distilled from the teacher `{distillation['teacher']}`: each of the {distillation['comments']} training "
+            f"- Distilled from {_teachers_phrase(distillation)}: each of the {distillation['comments']} training "
             f"comments' targets is {distillation['teacher_weight']} x the teacher's sigmoids + "
             f"{1 - distillation['teacher_weight']:.2g} x the gold labels; {distillation['variants']} noisy variants "
             "(emoji, hashtags, mentions, casing, elongation, typos, word dropout; `models/text/augment.py`) of "

@@ -96,3 +96,32 @@ def first_rows(split: GoEmotionsSplit, count: int | None) -> GoEmotionsSplit:
     return GoEmotionsSplit(
         split.texts[:count], split.targets[:count], split.primary[:count], split.fine_targets[:count], split.fine_label_names
     )
+
+
+def average_teachers(
+    label_probabilities: list[np.ndarray], fine_label_probabilities: list[np.ndarray | None]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The mean of several teachers' sigmoids (an ensemble teacher), both heads.
+
+    Teachers that err differently average to a better teacher than either (the MiniLM teacher
+    and the BiLSTM: see benchmarks/RESULTS.md). The fine head is averaged over the teachers
+    that have one; None when none has.
+
+    Args:
+        label_probabilities: per teacher, (rows, labels) sigmoids, same rows and label order.
+        fine_label_probabilities: per teacher, (rows, fine labels) sigmoids or None.
+
+    Returns:
+        (rows, labels) and (rows, fine labels) or None, float32.
+    """
+    if not label_probabilities or len(label_probabilities) != len(fine_label_probabilities):
+        raise ValueError(
+            f"need one fine entry per teacher and at least one teacher, got {len(label_probabilities)} and "
+            f"{len(fine_label_probabilities)}"
+        )
+    shapes = {array.shape for array in label_probabilities}
+    fine = [array for array in fine_label_probabilities if array is not None]
+    if len(shapes) != 1 or len({array.shape for array in fine}) > 1:
+        raise ValueError(f"the teachers' probabilities differ in shape: {sorted(shapes)}, {[array.shape for array in fine]}")
+    labels = np.mean(np.stack(label_probabilities), axis=0).astype(np.float32)
+    return labels, (np.mean(np.stack(fine), axis=0).astype(np.float32) if fine else None)

