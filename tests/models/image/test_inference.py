@@ -46,7 +46,7 @@ def face_photo(face: np.ndarray, colour: bool = False) -> np.ndarray:
 
 
 def test_version_names_model_and_weights(scorer: ImageScorer) -> None:
-    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}(-shift[0-4/]+)?(-x[2-9])?(-read[0-9a-f]{6})?", scorer.version)
+    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}(-shift[0-4/d]+)?(-x[2-9])?(-read[0-9a-f]{6})?", scorer.version)
 
 
 def test_classify_faces_returns_probabilities_and_features(scorer: ImageScorer) -> None:
@@ -157,7 +157,7 @@ def test_the_checkpoint_decides_the_test_time_views(scorer, tmp_path) -> None:
 
     faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     network = scorer.network.cpu()
-    save_image_network(network, dataclasses.replace(scorer.config, test_time_shift=2, members=()), tmp_path)
+    save_image_network(network, dataclasses.replace(scorer.config, test_time_shift=2, test_time_diagonals=4, members=()), tmp_path)
     shifted_scorer = ImageScorer.load(tmp_path, device="cpu")
     assert shifted_scorer.config.test_time_shift == 2 and "-shift2" in shifted_scorer.version
     expected, _ = predict_probabilities(
@@ -165,10 +165,20 @@ def test_the_checkpoint_decides_the_test_time_views(scorer, tmp_path) -> None:
         pixel_std=scorer.config.pixel_std, device=torch.device("cpu"), test_time_shift=2,
     )
     assert np.allclose(shifted_scorer.classify_faces(faces)[0], expected, atol=1e-6)
+    # two diagonals: 6 views, the up-left and down-right shifts and every view's mirror
+    save_image_network(network, dataclasses.replace(scorer.config, test_time_shift=2, test_time_diagonals=2, members=()), tmp_path)
+    diagonal_scorer = ImageScorer.load(tmp_path, device="cpu")
+    assert "-shift2d2" in diagonal_scorer.version and diagonal_scorer.version != shifted_scorer.version
+    expected_diagonal, _ = predict_probabilities(
+        network, faces, crop_size=scorer.config.crop_size, pixel_mean=scorer.config.pixel_mean,
+        pixel_std=scorer.config.pixel_std, device=torch.device("cpu"), test_time_shift=2, test_time_diagonals=2,
+    )
+    assert np.allclose(diagonal_scorer.classify_faces(faces)[0], expected_diagonal, atol=1e-6)
+    assert not np.allclose(expected_diagonal, expected, atol=1e-4)
     # A checkpoint written before the option existed scores the centre and mirror only.
     old = json.loads((tmp_path / "config.json").read_text())
-    del old["test_time_shift"]
-    assert ImageModelConfig.from_json(old).test_time_shift == 0
+    del old["test_time_shift"], old["test_time_diagonals"]
+    assert ImageModelConfig.from_json(old).test_time_shift == 0 and ImageModelConfig.from_json(old).test_time_diagonals == 4
 
 
 def test_an_ensemble_averages_its_networks_and_keeps_the_primarys_features(scorer, tmp_path) -> None:
@@ -185,7 +195,7 @@ def test_an_ensemble_averages_its_networks_and_keeps_the_primarys_features(score
     with torch.no_grad():  # a different, confident network so the average visibly moves
         other.load_state_dict(primary.state_dict())
         other.classifier.bias.add_(torch.linspace(-2, 2, 7))
-    root_config = dataclasses.replace(scorer.config, test_time_shift=1, members=("members/other",))
+    root_config = dataclasses.replace(scorer.config, test_time_shift=1, test_time_diagonals=4, members=("members/other",))
     save_image_network(primary, root_config, tmp_path)
     member_config = dataclasses.replace(scorer.config, crop_size=44, test_time_shift=0, members=())
     save_image_network(other, member_config, tmp_path / "members" / "other")
