@@ -347,3 +347,37 @@ def test_int8_graphs_are_in_the_version_and_must_match_their_weights(scorer, tmp
     shutil.copy(copied / INT8_CLASSIFIER_FILE, member)
     with pytest.raises(ValueError, match="not exported from"):
         ImageScorer.load(copied, "cpu")
+
+
+def test_the_quantize_script_writes_stamped_graphs_the_scorer_uses(scorer, fer_faces, tmp_path) -> None:
+    """scripts/quantize_face_classifiers.py on a one-network checkpoint: the scorer picks the
+    graph up (new version), and its scores stay close to the float network's."""
+    import dataclasses
+    import importlib.util
+
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from models.checkpoints import weights_digest
+    from models.image.inference import INT8_CLASSIFIER_FILE
+
+    script = Path(__file__).resolve().parents[3] / "scripts" / "quantize_face_classifiers.py"
+    spec = importlib.util.spec_from_file_location("quantize_face_classifiers", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = dataclasses.replace(scorer.config, members=())
+    save_image_network(scorer.network.cpu(), config, tmp_path)
+    in_pytorch = ImageScorer.load(tmp_path, "cpu")
+    assert in_pytorch.int8_sessions is None
+    images, labels = fer_faces
+    training, validation = stratified_split(labels, 0.1, seed=0)
+    module.quantize_network(
+        scorer.network, config, images[training[:256]], tmp_path / INT8_CLASSIFIER_FILE,
+        weights_digest(tmp_path / "model.safetensors", length=64),
+    )
+    quantized = ImageScorer.load(tmp_path, "cpu")
+    assert quantized.int8_sessions is not None and quantized.version != in_pytorch.version
+    faces = images[validation[:300]]
+    int8_probabilities, _ = quantized.classify_faces(faces)
+    float_probabilities, _ = in_pytorch.classify_faces(faces)
+    assert np.mean(int8_probabilities.argmax(axis=1) == float_probabilities.argmax(axis=1)) >= 0.95
+    assert np.abs(int8_probabilities - float_probabilities).mean() < 0.015
