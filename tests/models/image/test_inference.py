@@ -317,14 +317,14 @@ def test_on_a_cpu_the_networks_run_as_int8_graphs_that_agree_with_pytorch(scorer
     in_pytorch = ImageScorer(scorer.network, scorer.config, scorer.version, scorer.device, scorer.members, scorer.detector)
     images, labels = fer_faces
     _, validation = stratified_split(labels, 0.1, seed=0)
-    sample = validation[::5]
+    sample = validation[::10]  # 288 faces: PyTorch over 6 views x 3 networks is the slow half
     quantized, quantized_features = scorer.classify_faces(images[sample])
     reference, reference_features = in_pytorch.classify_faces(images[sample])
     assert np.allclose(quantized.sum(axis=1), 1.0, atol=1e-5)
     assert np.mean(quantized.argmax(axis=1) == reference.argmax(axis=1)) >= 0.97
     assert np.abs(quantized - reference).mean() < 0.01
     accuracies = [float(np.mean(probabilities.argmax(axis=1) == labels[sample])) for probabilities in (quantized, reference)]
-    assert abs(accuracies[0] - accuracies[1]) <= 0.015, accuracies
+    assert abs(accuracies[0] - accuracies[1]) <= 0.02, accuracies
     correlation = np.corrcoef(quantized_features.ravel(), reference_features.ravel())[0, 1]
     assert correlation > 0.98
 
