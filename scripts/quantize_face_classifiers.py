@@ -2,7 +2,7 @@
 
 Run once, by hand, whenever the networks' weights change; the pipeline only reads the files:
 
-  pip install onnx==1.23.2      # export and quantization tooling only; scoring needs onnxruntime
+  .venv/bin/pip install -e ".[quantize]"   # onnx==1.23.2: export and quantization tooling; scoring needs onnxruntime
   .venv/bin/python scripts/quantize_face_classifiers.py [--model-dir models/weights/image]
       [--data ../shared/data/fer2013/train_48x48.npz] [--calibration-faces 1024]
 

@@ -56,6 +56,9 @@ class ImageModelConfig:
     # Pixels of the four diagonal test-time crop shifts (0: centre and mirror only); see
     # ``models.image.training.predict_probabilities``.
     test_time_shift: int = 0
+    # How many of the four diagonal shifts are scored (4, or 2: up-left and down-right, whose
+    # mirrored views stand in for the other two; 6 views instead of 10 with the same accuracy).
+    test_time_diagonals: int = 4
     # Checkpoint folders (relative to this one) whose probabilities are averaged with this
     # network's at scoring time. Features always come from this (the primary) network, so
     # ``image_features`` keep one meaning and one size whatever the ensemble.
@@ -93,7 +96,7 @@ def classifier_inputs(faces: np.ndarray, config: ImageModelConfig) -> np.ndarray
     ((views * N, 1, crop, crop) float32, view-major; see ``models.image.training.view_inputs``)."""
     return view_inputs(
         faces, crop_size=config.crop_size, pixel_mean=config.pixel_mean, pixel_std=config.pixel_std,
-        test_time_shift=config.test_time_shift,
+        test_time_shift=config.test_time_shift, diagonals=config.test_time_diagonals,
     )
 
 
@@ -301,8 +304,12 @@ def _version(
     ``-shift<k>`` (k values joined by ``/``) names the test-time shifts when any is used;
     ``-read<hex>`` how photos are read (detector settings and weights, decode size) and, when
     the networks run as int8 graphs, which graphs."""
-    shifts = sorted({config.test_time_shift for config in configs})
-    shift_suffix = "-shift" + "/".join(map(str, shifts)) if shifts != [0] else ""
+    # k pixels on every diagonal: "k"; on two diagonals only: "kd2" (older checkpoints: all four)
+    shifts = sorted({
+        f"{config.test_time_shift}" + (f"d{config.test_time_diagonals}" if config.test_time_shift and config.test_time_diagonals != 4 else "")
+        for config in configs
+    })
+    shift_suffix = "-shift" + "/".join(shifts) if shifts != ["0"] else ""
     # How photos are read (decode size, detector, equalisation) changes the scores as much as
     # the weights do; checkpoints that keep the first reading keep their old versions.
     reading = configs[0].photo_reading()
@@ -391,6 +398,7 @@ class ImageScorer:
                 pixel_std=config.pixel_std,
                 device=self.device,
                 test_time_shift=config.test_time_shift,
+                test_time_diagonals=config.test_time_diagonals,
                 # a GPU wants every crop of the chunk in few large passes; a CPU core gains
                 # nothing past a few hundred and only spends memory
                 batch_size=4096 if self.device.type == "cuda" else 256,
@@ -404,11 +412,13 @@ class ImageScorer:
         configs = [self.config] + [config for _, config in self.members]
         probabilities = np.zeros((len(faces), len(self.config.labels)), np.float64)
         features = np.zeros((len(faces), self.feature_dim), np.float32)
-        faces_per_pass = 256  # a CPU core gains nothing from larger passes
+        # about 512 crops per pass: as fast on a CPU core as larger passes, and ONNX Runtime's
+        # arena (kept for the process's life) stays small
+        faces_per_pass = max(1, 512 // max(view_count(config.test_time_shift, diagonals=config.test_time_diagonals) for config in configs))
         for start in range(0, len(faces), faces_per_pass):
             chunk = faces[start : start + faces_per_pass]
             for index, (session, config) in enumerate(zip(self.int8_sessions, configs)):
-                views = view_count(config.test_time_shift)
+                views = view_count(config.test_time_shift, diagonals=config.test_time_diagonals)
                 chunk_probabilities, chunk_features = session.run(
                     ["probabilities", "features"], {"faces": classifier_inputs(chunk, config)}
                 )

@@ -264,11 +264,20 @@ def erase_rectangles(crops: torch.Tensor, probability: float, generator: np.rand
         crops[index, 0, top : top + rectangle_height, left : left + rectangle_width] = torch.from_numpy(noise)
 
 
-def view_count(test_time_shift: int = 0, flip_average: bool = True) -> int:
+def view_count(test_time_shift: int = 0, flip_average: bool = True, diagonals: int = 4) -> int:
     """How many test-time views :func:`view_inputs` makes of each face."""
-    if test_time_shift < 0:
-        raise ValueError(f"test_time_shift must be >= 0, got {test_time_shift}")
-    return (5 if test_time_shift else 1) * (2 if flip_average else 1)
+    return len(_view_offsets(test_time_shift, diagonals)) * (2 if flip_average else 1)
+
+
+def _view_offsets(shift: int, diagonals: int) -> list[tuple[int, int]]:
+    """(down, right) offsets of the crop windows: the centre, then ``diagonals`` shifted ones
+    (4: every diagonal; 2: up-left and down-right, whose mirrors stand for the other two)."""
+    if shift < 0:
+        raise ValueError(f"test_time_shift must be >= 0, got {shift}")
+    if diagonals not in (2, 4):
+        raise ValueError(f"diagonals must be 2 or 4, got {diagonals}")
+    corners = [(-shift, -shift), (shift, shift)] if diagonals == 2 else [(-shift, -shift), (-shift, shift), (shift, -shift), (shift, shift)]
+    return [(0, 0)] + (corners if shift else [])
 
 
 def view_inputs(
@@ -279,15 +288,14 @@ def view_inputs(
     pixel_std: float,
     test_time_shift: int = 0,
     flip_average: bool = True,
+    diagonals: int = 4,
 ) -> np.ndarray:
     """The network inputs of every test-time view of (N, 48, 48) uint8 faces, view-major:
     (views * N, 1, crop_size, crop_size) float32, view v of face i at row v * N + i (centre
-    first, then the four diagonal shifts, then the same views mirrored), so averaging over
+    first, then the diagonal shifts, then the same views mirrored), so averaging over
     ``reshape(views, N, ...)`` gives each face's mean. Shared by PyTorch and ONNX Runtime
     scoring, so both see exactly the same pixels."""
-    shift = test_time_shift
-    view_count(shift, flip_average)  # validates the shift
-    offsets = [(0, 0)] + ([(-shift, -shift), (-shift, shift), (shift, -shift), (shift, shift)] if shift else [])
+    offsets = _view_offsets(test_time_shift, diagonals)
     inputs = np.concatenate(
         [faces_to_input(faces, crop_size=crop_size, mean=pixel_mean, std=pixel_std, offset=offset) for offset in offsets]
     )
@@ -308,6 +316,7 @@ def predict_probabilities(
     batch_size: int = 256,
     flip_average: bool = True,
     test_time_shift: int = 0,
+    test_time_diagonals: int = 4,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities and penultimate features for (N, 48, 48) uint8 faces.
 
@@ -316,11 +325,13 @@ def predict_probabilities(
     ``test_time_shift`` of k > 0 adds four crops moved k pixels diagonally from the centre
     (5 views, 10 with mirrors): the detector's boxes are not pixel-exact, and averaging over
     small shifts gained 0.5 validation points at k = 2 (benchmarks/RESULTS.md).
+    ``test_time_diagonals`` 2 keeps only the up-left and down-right shifts (6 views with
+    mirrors: the mirrors of those two are the other diagonals' views of the mirrored face).
 
     Returns:
         probabilities (N, num_labels) float32 summing to 1, features (N, feature_dim) float32.
     """
-    views = view_count(test_time_shift, flip_average)
+    views = view_count(test_time_shift, flip_average, test_time_diagonals)
     network.eval()
     all_probabilities: list[np.ndarray] = []
     all_features: list[np.ndarray] = []
@@ -329,7 +340,7 @@ def predict_probabilities(
     for start in range(0, len(faces), faces_per_pass):
         batch = view_inputs(
             faces[start : start + faces_per_pass], crop_size=crop_size, pixel_mean=pixel_mean, pixel_std=pixel_std,
-            test_time_shift=test_time_shift, flip_average=flip_average,
+            test_time_shift=test_time_shift, flip_average=flip_average, diagonals=test_time_diagonals,
         )
         # All views of the batch in one forward pass; eval-mode BatchNorm makes that exact.
         inputs = torch.from_numpy(batch).to(device).contiguous(memory_format=torch.channels_last)

@@ -46,7 +46,7 @@ def face_photo(face: np.ndarray, colour: bool = False) -> np.ndarray:
 
 
 def test_version_names_model_and_weights(scorer: ImageScorer) -> None:
-    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}(-shift[0-4/]+)?(-x[2-9])?(-read[0-9a-f]{6})?", scorer.version)
+    assert re.fullmatch(r"image-cnn-v1\+[0-9a-f]{8}(-shift[0-4/d]+)?(-x[2-9])?(-read[0-9a-f]{6})?", scorer.version)
 
 
 def test_classify_faces_returns_probabilities_and_features(scorer: ImageScorer) -> None:
@@ -157,7 +157,7 @@ def test_the_checkpoint_decides_the_test_time_views(scorer, tmp_path) -> None:
 
     faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     network = scorer.network.cpu()
-    save_image_network(network, dataclasses.replace(scorer.config, test_time_shift=2, members=()), tmp_path)
+    save_image_network(network, dataclasses.replace(scorer.config, test_time_shift=2, test_time_diagonals=4, members=()), tmp_path)
     shifted_scorer = ImageScorer.load(tmp_path, device="cpu")
     assert shifted_scorer.config.test_time_shift == 2 and "-shift2" in shifted_scorer.version
     expected, _ = predict_probabilities(
@@ -165,10 +165,20 @@ def test_the_checkpoint_decides_the_test_time_views(scorer, tmp_path) -> None:
         pixel_std=scorer.config.pixel_std, device=torch.device("cpu"), test_time_shift=2,
     )
     assert np.allclose(shifted_scorer.classify_faces(faces)[0], expected, atol=1e-6)
+    # two diagonals: 6 views, the up-left and down-right shifts and every view's mirror
+    save_image_network(network, dataclasses.replace(scorer.config, test_time_shift=2, test_time_diagonals=2, members=()), tmp_path)
+    diagonal_scorer = ImageScorer.load(tmp_path, device="cpu")
+    assert "-shift2d2" in diagonal_scorer.version and diagonal_scorer.version != shifted_scorer.version
+    expected_diagonal, _ = predict_probabilities(
+        network, faces, crop_size=scorer.config.crop_size, pixel_mean=scorer.config.pixel_mean,
+        pixel_std=scorer.config.pixel_std, device=torch.device("cpu"), test_time_shift=2, test_time_diagonals=2,
+    )
+    assert np.allclose(diagonal_scorer.classify_faces(faces)[0], expected_diagonal, atol=1e-6)
+    assert not np.allclose(expected_diagonal, expected, atol=1e-4)
     # A checkpoint written before the option existed scores the centre and mirror only.
     old = json.loads((tmp_path / "config.json").read_text())
-    del old["test_time_shift"]
-    assert ImageModelConfig.from_json(old).test_time_shift == 0
+    del old["test_time_shift"], old["test_time_diagonals"]
+    assert ImageModelConfig.from_json(old).test_time_shift == 0 and ImageModelConfig.from_json(old).test_time_diagonals == 4
 
 
 def test_an_ensemble_averages_its_networks_and_keeps_the_primarys_features(scorer, tmp_path) -> None:
@@ -185,7 +195,7 @@ def test_an_ensemble_averages_its_networks_and_keeps_the_primarys_features(score
     with torch.no_grad():  # a different, confident network so the average visibly moves
         other.load_state_dict(primary.state_dict())
         other.classifier.bias.add_(torch.linspace(-2, 2, 7))
-    root_config = dataclasses.replace(scorer.config, test_time_shift=1, members=("members/other",))
+    root_config = dataclasses.replace(scorer.config, test_time_shift=1, test_time_diagonals=4, members=("members/other",))
     save_image_network(primary, root_config, tmp_path)
     member_config = dataclasses.replace(scorer.config, crop_size=44, test_time_shift=0, members=())
     save_image_network(other, member_config, tmp_path / "members" / "other")
@@ -307,14 +317,14 @@ def test_on_a_cpu_the_networks_run_as_int8_graphs_that_agree_with_pytorch(scorer
     in_pytorch = ImageScorer(scorer.network, scorer.config, scorer.version, scorer.device, scorer.members, scorer.detector)
     images, labels = fer_faces
     _, validation = stratified_split(labels, 0.1, seed=0)
-    sample = validation[::5]
+    sample = validation[::10]  # 288 faces: PyTorch over 6 views x 3 networks is the slow half
     quantized, quantized_features = scorer.classify_faces(images[sample])
     reference, reference_features = in_pytorch.classify_faces(images[sample])
     assert np.allclose(quantized.sum(axis=1), 1.0, atol=1e-5)
     assert np.mean(quantized.argmax(axis=1) == reference.argmax(axis=1)) >= 0.97
     assert np.abs(quantized - reference).mean() < 0.01
     accuracies = [float(np.mean(probabilities.argmax(axis=1) == labels[sample])) for probabilities in (quantized, reference)]
-    assert abs(accuracies[0] - accuracies[1]) <= 0.015, accuracies
+    assert abs(accuracies[0] - accuracies[1]) <= 0.02, accuracies
     correlation = np.corrcoef(quantized_features.ravel(), reference_features.ravel())[0, 1]
     assert correlation > 0.98
 
@@ -337,3 +347,37 @@ def test_int8_graphs_are_in_the_version_and_must_match_their_weights(scorer, tmp
     shutil.copy(copied / INT8_CLASSIFIER_FILE, member)
     with pytest.raises(ValueError, match="not exported from"):
         ImageScorer.load(copied, "cpu")
+
+
+def test_the_quantize_script_writes_stamped_graphs_the_scorer_uses(scorer, fer_faces, tmp_path) -> None:
+    """scripts/quantize_face_classifiers.py on a one-network checkpoint: the scorer picks the
+    graph up (new version), and its scores stay close to the float network's."""
+    import dataclasses
+    import importlib.util
+
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from models.checkpoints import weights_digest
+    from models.image.inference import INT8_CLASSIFIER_FILE
+
+    script = Path(__file__).resolve().parents[3] / "scripts" / "quantize_face_classifiers.py"
+    spec = importlib.util.spec_from_file_location("quantize_face_classifiers", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = dataclasses.replace(scorer.config, members=())
+    save_image_network(scorer.network.cpu(), config, tmp_path)
+    in_pytorch = ImageScorer.load(tmp_path, "cpu")
+    assert in_pytorch.int8_sessions is None
+    images, labels = fer_faces
+    training, validation = stratified_split(labels, 0.1, seed=0)
+    module.quantize_network(
+        scorer.network, config, images[training[:256]], tmp_path / INT8_CLASSIFIER_FILE,
+        weights_digest(tmp_path / "model.safetensors", length=64),
+    )
+    quantized = ImageScorer.load(tmp_path, "cpu")
+    assert quantized.int8_sessions is not None and quantized.version != in_pytorch.version
+    faces = images[validation[:300]]
+    int8_probabilities, _ = quantized.classify_faces(faces)
+    float_probabilities, _ = in_pytorch.classify_faces(faces)
+    assert np.mean(int8_probabilities.argmax(axis=1) == float_probabilities.argmax(axis=1)) >= 0.95
+    assert np.abs(int8_probabilities - float_probabilities).mean() < 0.015
