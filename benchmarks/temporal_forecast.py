@@ -204,18 +204,18 @@ def main() -> None:
         print(f"fitted {name} (fold 0 / fold 1 fitting): {' | '.join(values)}")
     print(f"temporal model fit: {1000 * fit_seconds / fit_days:.2f} CPU-s per 1,000 user-days "
           f"({args.epochs} epochs, hidden {args.hidden_dim}, 1 thread)")
-    print(f"{'forecaster':<40} {'held-out mean KL':>17}")
+    print(f"{'forecaster':<44} {'held-out mean KL':>17}")
     for name, values in losses.items():
-        print(f"{name:<40} {pooled(values):>17.4f}")
+        print(f"{name:<44} {pooled(values):>17.4f}")
     lstm = losses["temporal model (as the drift stage fits it)"]
     print(f"\npaired bootstrap over {len(lstm)} held-out users ({args.bootstrap} resamples): temporal model minus baseline")
-    print(f"{'baseline':<40} {'difference':>11} {'95% interval':>22} {'share model better':>18} {'relative':>9}")
+    print(f"{'baseline':<44} {'difference':>11} {'95% interval':>22} {'share model better':>19} {'relative':>9}")
     for name, values in losses.items():
         if values is lstm:
             continue
         low, high, share = paired_bootstrap(lstm, values, args.bootstrap, args.seed)
         difference = pooled(lstm) - pooled(values)
-        print(f"{name:<40} {difference:>11.4f} {f'[{low:.4f}, {high:.4f}]':>22} {share:>18.3f} "
+        print(f"{name:<44} {difference:>11.4f} {f'[{low:.4f}, {high:.4f}]':>22} {share:>19.3f} "
               f"{100 * difference / pooled(values):>8.1f}%")
 
 
