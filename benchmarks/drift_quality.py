@@ -27,7 +27,9 @@
 Run: .venv/bin/python benchmarks/drift_quality.py [--users 60] [--days 35] [--seed 11]
      [--work /tmp/emodrift-drift-quality] [--reuse] [--refit-surprise] [--output results.json]
 ``--reuse`` skips steps 1-2 when the work folder already holds a finished run; ``--rerun-drift``
-keeps the cohort and its scores and reruns only the nightly drift stage (after a drift change).
+keeps the cohort and its scores and reruns only the nightly drift stage (after a drift change);
+``--offline-nights`` reruns the default detection for every night without Spark (night D from
+the posts landed by D), which gives the delay on a lake where only some nights' drift stage ran.
 """
 
 from __future__ import annotations
