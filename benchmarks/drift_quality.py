@@ -27,7 +27,9 @@
 Run: .venv/bin/python benchmarks/drift_quality.py [--users 60] [--days 35] [--seed 11]
      [--work /tmp/emodrift-drift-quality] [--reuse] [--refit-surprise] [--output results.json]
 ``--reuse`` skips steps 1-2 when the work folder already holds a finished run; ``--rerun-drift``
-keeps the cohort and its scores and reruns only the nightly drift stage (after a drift change).
+keeps the cohort and its scores and reruns only the nightly drift stage (after a drift change);
+``--offline-nights`` reruns the default detection for every night without Spark (night D from
+the posts landed by D), which gives the delay on a lake where only some nights' drift stage ran.
 """
 
 from __future__ import annotations
@@ -143,6 +145,27 @@ def refit_surprise(latest: pd.DataFrame, seed: int) -> pd.DataFrame:
     return refitted
 
 
+def offline_nightly_flags(lake: Path, start: dt.date, days: int, options: TransitionOptions) -> pd.DataFrame:
+    """Every night's flags recomputed without Spark, for a lake where only some nights ran:
+    night D sees the posts that landed by D (as the drift job's landing-keyed aggregates do)
+    and runs the default detection (no surprise) per user; ``dt`` = D."""
+    from drift.sequences import build_daily_sequences, user_sequences
+
+    scores = pd.read_parquet(lake / "scores", columns=["user_id", "created_at", "fused_probs", "landing_dt"])
+    landing = scores["landing_dt"].astype(str)
+    frames = []
+    for offset in range(days):
+        night = (start + dt.timedelta(days=offset)).isoformat()
+        daily = build_daily_sequences(scores[landing <= night])
+        daily = daily[daily["day"] <= night]
+        for sequence in user_sequences(daily):
+            found = detect_transitions(sequence, None, options=options)
+            if len(found):
+                frames.append(pd.DataFrame({"dt": night, "user_id": sequence.user_id, "changed_at": found["changed_at"]}))
+        print(f"offline night {night}: {sum(len(frame) for frame in frames if frame['dt'].iloc[0] == night)} flags", flush=True)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["dt", "user_id", "changed_at"])
+
+
 def null_false_alarms(latest: pd.DataFrame, options: TransitionOptions, rounds: int, seed: int) -> tuple[int, float]:
     """Flags on every user's own days shuffled ``rounds`` times (no change left); returns the
     flags and the user-months they were raised in (each shuffle covers the user's window)."""
@@ -256,6 +279,9 @@ def main() -> None:
     parser.add_argument("--design", action="store_true", help="also rerun the design variants offline (minutes)")
     parser.add_argument("--refit-surprise", action="store_true",
                         help="also refit this code's temporal LSTM on the last snapshot and rerun detection with its surprise")
+    parser.add_argument("--offline-nights", action="store_true",
+                        help="also rerun the default detection offline for every night from the scores "
+                             "(no Spark): the delay for a lake where only the last night's drift stage ran")
     parser.add_argument("--null-rounds", type=int, default=5, help="shuffles of each user's days for the null calibration")
     parser.add_argument("--output", type=Path, default=None, help="also write the results as JSON")
     args = parser.parse_args()
@@ -305,6 +331,10 @@ def main() -> None:
         for name, flags in ablations.items():
             results.append(summarise(f"ablation half {half}: {name} LSTM surprise", flags[flags["user_id"].isin(members)],
                                      None, half_planted, members, days, margin))
+    if args.offline_nights:
+        nightly = offline_nightly_flags(lake, args.start, days, options)
+        results.append(summarise("pipeline's detection rerun offline on every night (delay from these)",
+                                 nightly[nightly["dt"] == last], nightly, planted, users, days, margin))
     if args.design:
         results += design_table(sequences, planted, users, days, margin, last)
     null_flags, null_user_months = null_false_alarms(latest_sequences, options, args.null_rounds, args.seed)

@@ -41,7 +41,7 @@ class TemporalLSTM(nn.Module):
       (a day of ten posts says more than a day of one, but not ten times more: its posts share
       a mood), every weight fades by ``decay ** days`` (moods change), and a cohort prior
       with the weight of ``prior_posts`` posts pulls a user with little history towards what
-      users usually feel (a one-post day is mostly noise). Twelve fitted numbers: decay,
+      users usually feel (a one-post day is mostly noise). Ten fitted numbers: decay,
       prior weight, exponent and the prior distribution;
     - a residual: the logits are ``log(base) + head(lstm(inputs, base))``, the head
       initialised at zero, so an unfitted correction forecasts exactly the base, and fitting
