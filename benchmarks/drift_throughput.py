@@ -5,9 +5,9 @@ the pure-Python costs inside it (LSTM fit per 1,000 user-days, users/s of detect
 distribution per user, a fifth of them switching mid-window, 15 % of days without posts) into
 a temporary lake, then times ``jobs.detect_drift.run`` for the last day with
 ``drift_lookback_days = --days``, sampling the resident memory of the whole process tree
-(driver, JVM, Python workers; ``score_spark.PeakMemory``).
+(driver, JVM, Python workers; ``score_spark.PeakMemory``), and prints each step's wall and CPU.
 Run: .venv/bin/python benchmarks/drift_throughput.py [--users 500] [--days 30] [--threads 1]
-     .venv/bin/python benchmarks/drift_throughput.py --spark --users 10000 --days 90 [--spark-master local[2]]
+     .venv/bin/python benchmarks/drift_throughput.py --spark --users 10000 --days 90 [--spark-master local[2]] [--partitions 8]
 """
 
 from __future__ import annotations
