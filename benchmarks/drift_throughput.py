@@ -5,9 +5,9 @@ the pure-Python costs inside it (LSTM fit per 1,000 user-days, users/s of detect
 distribution per user, a fifth of them switching mid-window, 15 % of days without posts) into
 a temporary lake, then times ``jobs.detect_drift.run`` for the last day with
 ``drift_lookback_days = --days``, sampling the resident memory of the whole process tree
-(driver, JVM, Python workers; ``score_spark.PeakMemory``).
+(driver, JVM, Python workers; ``score_spark.PeakMemory``), and prints each step's wall and CPU.
 Run: .venv/bin/python benchmarks/drift_throughput.py [--users 500] [--days 30] [--threads 1]
-     .venv/bin/python benchmarks/drift_throughput.py --spark --users 10000 --days 90 [--spark-master local[2]]
+     .venv/bin/python benchmarks/drift_throughput.py --spark --users 10000 --days 90 [--spark-master local[2]] [--partitions 8]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,17 +50,24 @@ def write_synthetic_aggregates(table: Path, users: int, days: int, start: dt.dat
         day = (start + dt.timedelta(days=day_index)).isoformat()
         posting = rng.random(users) >= 0.15
         mean = np.where((changing & (day_index >= days // 2))[:, None], switched, bases)[posting]
-        probs = np.array([rng.dirichlet(20 * row + 0.1) for row in mean]).round(6)
+        # Dirichlet(20 mean + 0.1) per row, drawn as normalised gammas (one call for the day).
+        draws = rng.standard_gamma(20 * mean + 0.1)
+        probs = (draws / draws.sum(axis=1, keepdims=True)).round(6)
         count = len(probs)
         post_counts = (1 + rng.poisson(1.5, size=count)).astype(np.int32)
         ids = np.char.add(np.char.add(user_ids[posting].astype(str)[:, None], f"-{day_index}-"), np.arange(NUM_LABELS).astype(str)[None, :])
+        offsets = pa.array(np.arange(0, NUM_LABELS * (count + 1), NUM_LABELS, dtype=np.int32))
+
+        def lists(values: np.ndarray, kind: pa.DataType) -> pa.ListArray:
+            return pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1), kind))
+
         frame = pa.table({
             "user_id": pa.array(user_ids[posting].tolist(), pa.string()),
             "day": pa.array([day] * count, pa.string()),
             "post_count": pa.array(post_counts),
-            "prob_sums": pa.array((probs * post_counts[:, None]).tolist(), pa.list_(pa.float64())),
-            "exemplar_post_ids": pa.array(ids.tolist(), pa.list_(pa.string())),
-            "exemplar_probs": pa.array(np.minimum(1.0, probs * 1.3).round(6).tolist(), pa.list_(pa.float64())),
+            "prob_sums": lists(probs * post_counts[:, None], pa.float64()),
+            "exemplar_post_ids": lists(ids, pa.string()),
+            "exemplar_probs": lists(np.minimum(1.0, probs * 1.3).round(6), pa.float64()),
         })
         partition = table / f"dt={day}" / f"landing_dt={day}"
         partition.mkdir(parents=True, exist_ok=True)
@@ -68,8 +76,39 @@ def write_synthetic_aggregates(table: Path, users: int, days: int, start: dt.dat
     return rows
 
 
+class StageClock:
+    """Wall and process-tree CPU seconds between the drift job's steps: wraps the job module's
+    ``fit_cohort_model`` (the window's aggregates are computed, persisted and sampled in it),
+    ``link_transitions`` (called once both per-user passes are done) and ``load``."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, float, float]] = []
+
+    def mark(self, name: str) -> None:
+        self.marks.append((name, time.perf_counter(), tree_cpu_seconds()))
+
+    def wrap(self, module: object, attribute: str, before: str | None, after: str | Callable[..., str]) -> None:
+        inner = getattr(module, attribute)
+
+        def timed(*args: object, **kwargs: object) -> object:
+            if before:
+                self.mark(before)
+            result = inner(*args, **kwargs)
+            self.mark(after(*args) if callable(after) else after)
+            return result
+
+        setattr(module, attribute, timed)
+
+    def report(self) -> str:
+        return "\n".join(
+            f"  {name:<52} {end - start:7.1f} s wall {cpu_end - cpu_start:7.1f} CPU-s"
+            for (_, start, cpu_start), (name, end, cpu_end) in zip(self.marks, self.marks[1:])
+        )
+
+
 def spark_run(args: argparse.Namespace) -> None:
     """Time the nightly drift run (Spark, daily aggregates) on a synthetic cohort."""
+    import jobs.detect_drift as drift_job
     from jobs.detect_drift import AGGREGATES_TABLE, run
     from jobs.settings import Settings
     from jobs.spark import build_session
@@ -88,9 +127,15 @@ def spark_run(args: argparse.Namespace) -> None:
         with PeakMemory() as memory:
             spark = build_session(settings, "emodrift-drift-throughput")
             try:
+                clock = StageClock()
+                clock.wrap(drift_job, "fit_cohort_model", "refresh aggregates, previous snapshot", "window aggregates + LSTM fit on the driver")
+                clock.wrap(drift_job, "link_transitions", None, "per-user passes (sequences + surprise, transitions)")
+                clock.wrap(drift_job, "load", None, lambda frame, table, day: f"write {Path(table).name}")
                 started = time.perf_counter()
                 cpu_before = tree_cpu_seconds()
+                clock.mark("start")
                 counts = run(spark, settings, run_date)
+                clock.mark("user count, checkpoint")
                 wall = time.perf_counter() - started
                 cpu = tree_cpu_seconds() - cpu_before  # before stop: the Python workers are still alive
             finally:
@@ -100,6 +145,7 @@ def spark_run(args: argparse.Namespace) -> None:
         print(f"CPU seconds of the process tree (driver, JVM, workers): {cpu:.0f}; "
               f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (the machine is shared)")
         print(f"counts: {counts}")
+        print(f"steps:\n{clock.report()}")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
@@ -20,9 +21,11 @@ os.environ.setdefault(
 )
 
 
-def spark_submit(task_id: str, script: str, application_args: list[str], name: str) -> SparkSubmitOperator:
-    """A spark-submit of ``jobs/<script>`` on the project's connection."""
+def spark_submit(task_id: str, script: str, application_args: list[str], name: str, **operator_args: Any) -> SparkSubmitOperator:
+    """A spark-submit of ``jobs/<script>`` on the project's connection (``operator_args``: more
+    task arguments, e.g. ``depends_on_past``)."""
     return SparkSubmitOperator(
+        **operator_args,
         task_id=task_id,
         application=str(JOBS_FOLDER / script),
         application_args=application_args,

@@ -107,23 +107,28 @@ def best_split_gains(
     batch, length = segments.shape[0], segments.shape[1]
     if length < 2 * min_size:
         return np.full(batch, -np.inf)
-    weights = np.ones((batch, length)) if weights is None else np.asarray(weights, dtype=np.float64)
-    cumulative_weights = np.cumsum(weights, axis=1)
-    cumulative = np.cumsum(segments * weights[:, :, None], axis=1)
-    split_points = np.arange(min_size, length - min_size + 1)
-    left_weights = cumulative_weights[:, split_points - 1]
+    if weights is None:
+        # Unit weights, without multiplying by them: x * 1.0 and sums of ones are exact.
+        cumulative_weights = np.broadcast_to(np.arange(1.0, length + 1.0), (batch, length))
+        cumulative = np.cumsum(segments, axis=1)
+    else:
+        weights = np.asarray(weights, dtype=np.float64)
+        cumulative_weights = np.cumsum(weights, axis=1)
+        cumulative = np.cumsum(segments * weights[:, :, None], axis=1)
+    # Splits before samples min_size .. length - min_size: a slice, not a gather.
+    left = slice(min_size - 1, length - min_size)
+    left_weights = cumulative_weights[:, left]
     total_weights = cumulative_weights[:, -1:]
     right_weights = total_weights - left_weights
-    left_sums = cumulative[:, split_points - 1]
+    left_sums = cumulative[:, left]
     right_sums = cumulative[:, -1:] - left_sums
     mean_difference = left_sums / left_weights[:, :, None] - right_sums / right_weights[:, :, None]
     gains = left_weights * right_weights / total_weights * np.sum(mean_difference**2, axis=2)
     return np.max(gains, axis=1)
 
 
-# Shuffles drawn per numpy pass: small first, so a clearly insignificant segment stops after
-# a few dozen; the draws are the same stream whatever the chunking (see permutation_p_value).
-SHUFFLE_CHUNKS = (16, 32, 64, 128)
+# Fewest shuffles drawn in one numpy pass (see permutation_p_value for the chunk sizes).
+MIN_SHUFFLE_CHUNK = 8
 
 
 def permutation_p_value(
@@ -170,15 +175,17 @@ def permutation_p_value(
     rng = np.random.default_rng(seed)
     at_least_as_strong = 0
     drawn = 0
-    chunk_index = 0
+    # First chunk: what settles a segment whose p-value is about one half (twice the count that
+    # fails it); then doubling. The draws are one stream whatever the chunking.
+    size = max(MIN_SHUFFLE_CHUNK, 2 * (allowed + 1))
     while drawn < permutations:
-        size = min(SHUFFLE_CHUNKS[min(chunk_index, len(SHUFFLE_CHUNKS) - 1)], permutations - drawn)
-        chunk_index += 1
+        size = min(size, permutations - drawn)
         orders = rng.permuted(np.broadcast_to(np.arange(length), (size, length)), axis=1)
         shuffled_weights = None if weights is None else weights[orders]
         gains = best_split_gains(segment[orders], min_size, shuffled_weights)
         at_least_as_strong += int(np.count_nonzero(gains >= observed - 1e-12))
         drawn += size
+        size *= 2
         if at_least_as_strong > allowed:
             return (1 + at_least_as_strong) / (1 + permutations)
     return (1 + at_least_as_strong) / (1 + permutations)

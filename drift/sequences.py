@@ -132,8 +132,42 @@ def to_user_sequence(rows: pd.DataFrame) -> UserSequence:
 
 
 def user_sequences(daily: pd.DataFrame) -> list[UserSequence]:
-    """Split :func:`build_daily_sequences` output into one sequence per user, sorted by user."""
-    return [to_user_sequence(rows) for _, rows in daily.groupby("user_id", sort=True)]
+    """Split :func:`build_daily_sequences` output into one sequence per user, sorted by user.
+
+    Same sequences as :func:`to_user_sequence` on each user's rows (exemplar columns
+    included when present), with one sort and one conversion of the list columns for the
+    whole frame: the drift job calls it on a bucket of users per ``applyInPandas`` group, and
+    per-user pandas work cost more than detecting the user's changes.
+    """
+    if daily.empty:
+        return []
+    ordered = daily.sort_values(["user_id", "day"], kind="stable")
+    user_ids = ordered["user_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]])
+    ends = np.r_[starts[1:], len(ordered)]
+    days = [str(day) for day in ordered["day"]]
+    post_counts = ordered["post_count"].to_numpy(dtype=np.int64)
+
+    def matrix(column: str, dtype: type) -> np.ndarray:
+        values = np.array([list(row) for row in ordered[column]], dtype=dtype) if dtype is object else (
+            np.asarray(ordered[column].tolist(), dtype=dtype))
+        return values.reshape(len(ordered), NUM_LABELS)
+
+    probs = matrix("probs", np.float64)
+    with_exemplars = "exemplar_post_ids" in ordered and "exemplar_probs" in ordered
+    exemplar_ids = matrix("exemplar_post_ids", object) if with_exemplars else None
+    exemplar_probs = matrix("exemplar_probs", np.float64) if with_exemplars else None
+    return [
+        UserSequence(
+            user_id=str(user_ids[start]),
+            days=tuple(days[start:end]),
+            probs=probs[start:end],
+            post_counts=post_counts[start:end],
+            exemplar_post_ids=None if exemplar_ids is None else exemplar_ids[start:end],
+            exemplar_probs=None if exemplar_probs is None else exemplar_probs[start:end],
+        )
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
 
 
 def piecewise_constant_cohort(

@@ -156,7 +156,36 @@ def detect_transitions(
     *,
     options: TransitionOptions = TransitionOptions(),
 ) -> pd.DataFrame:
-    """Find one user's emotional transitions.
+    """Find one user's emotional transitions: :func:`transition_records` as a frame.
+
+    Returns:
+        One row per transition with columns :data:`TRANSITION_COLUMNS` (typed as
+        :func:`transitions_frame` types them).
+    """
+    return transitions_frame(transition_records(sequence, surprise, options=options))
+
+
+def transitions_frame(records: list[dict[str, object]]) -> pd.DataFrame:
+    """Records of :func:`transition_records` (of one user or many) as a frame with the columns
+    :data:`TRANSITION_COLUMNS`, numeric ones typed even when there is no record."""
+    # Typed columns straight from lists: a frame of records followed by astype() cost more than
+    # the detection itself for a user without changes (the common case, once per user a night).
+    return pd.DataFrame(
+        {
+            column: np.array([record[column] for record in records], dtype=NUMERIC_COLUMNS.get(column, object))
+            if column in NUMERIC_COLUMNS or not records else [record[column] for record in records]
+            for column in TRANSITION_COLUMNS
+        }
+    )
+
+
+def transition_records(
+    sequence: UserSequence,
+    surprise: np.ndarray | None = None,
+    *,
+    options: TransitionOptions = TransitionOptions(),
+) -> list[dict[str, object]]:
+    """Find one user's emotional transitions, one dict per transition.
 
     Args:
         sequence: the user's days with posts.
@@ -164,7 +193,7 @@ def detect_transitions(
         options: detection and filtering settings.
 
     Returns:
-        One row per transition with columns :data:`TRANSITION_COLUMNS`: ``changed_at`` is the
+        One dict per transition with the keys :data:`TRANSITION_COLUMNS`: ``changed_at`` is the
         first day with posts after the change, labels are the dominant labels of the
         post-weighted mean distributions of the neighbouring segments, ``magnitude`` their
         Jensen-Shannon distance and ``confidence`` 1 minus the combined p-value;
@@ -217,15 +246,7 @@ def detect_transitions(
                 "evidence_after": evidence_posts(sequence, change, end, to_index),
             }
         )
-    # Typed columns straight from lists: a frame of records followed by astype() cost more than
-    # the detection itself for a user without changes (the common case, once per user a night).
-    return pd.DataFrame(
-        {
-            column: np.array([record[column] for record in records], dtype=NUMERIC_COLUMNS.get(column, object))
-            if column in NUMERIC_COLUMNS or not records else [record[column] for record in records]
-            for column in TRANSITION_COLUMNS
-        }
-    )
+    return records
 
 
 def transition_id(user_id: str, changed_at: str, from_label: str, to_label: str) -> str:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from drift.sequences import to_user_sequence, user_sequences
-from drift.transitions import TransitionOptions, detect_transitions, link_transitions
+from drift.sequences import user_sequences
+from drift.transitions import TransitionOptions, link_transitions, transition_records, transitions_frame
 from jobs.lake import local_path, read_table, replace_partitions, uri
 from jobs.settings import Settings
 from models.labels import LABELS, NUM_LABELS
@@ -67,6 +68,9 @@ NO_MODEL = "none"
 # ``<model_version>.safetensors``; the next night warm-starts from the latest earlier one.
 CHECKPOINTS_FOLDER = "temporal_checkpoints"
 DECIMALS = 6
+# Users per applyInPandas group (user_buckets): measured with benchmarks/drift_throughput.py
+# --spark; per-group overheads dominate below ~50 users, memory grows above.
+USERS_PER_GROUP = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -335,50 +339,73 @@ def _worker_model(payload: dict[str, Any]) -> TemporalLSTM:
 
 
 def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.DataFrame:
-    """One user's ``sequences`` rows: dominant label, the LSTM's forecast of each day from the
-    user's earlier days and its surprise (both null on the first day and without a model),
-    plus the day's exemplar posts when ``rows`` carry them (for the transitions' evidence)."""
+    """``sequences`` rows of the users in ``rows`` (one user, or a bucket of them): dominant
+    label, the LSTM's forecast of each day from the user's earlier days and its surprise (both
+    null on the first day and without a model), plus the day's exemplar posts when ``rows``
+    carry them (for the transitions' evidence). Sorted by user and day; one frame is built for
+    all the users (per-user frames cost more than the LSTM)."""
     from models.temporal.inference import forecast_and_surprise
 
-    sequence = to_user_sequence(rows)
-    if model is None:
-        surprise = np.full(len(sequence), np.nan)
-        forecast: list[list[float] | None] = [None] * len(sequence)
-    else:
-        predicted, surprise = forecast_and_surprise(model, sequence.probs, sequence.day_gaps(), sequence.post_counts)
-        surprise = np.round(surprise, DECIMALS)
-        forecast = [None if np.isnan(row[0]) else np.round(row, DECIMALS).tolist() for row in predicted]
+    sequences = user_sequences(rows)
+    if not sequences:
+        return pd.DataFrame({column.split()[0]: pd.Series(dtype=object) for column in SEQUENCES_SCHEMA.split(", ")})
+    surprise = np.full(len(rows), np.nan)
+    forecast = np.full((len(rows), NUM_LABELS), np.nan)
+    offset = 0
+    for sequence in sequences:
+        if model is not None:
+            predicted, user_surprise = forecast_and_surprise(model, sequence.probs, sequence.day_gaps(), sequence.post_counts)
+            surprise[offset:offset + len(sequence)] = user_surprise
+            forecast[offset:offset + len(sequence)] = predicted
+        offset += len(sequence)
+    probs = np.concatenate([sequence.probs for sequence in sequences])
     frame = pd.DataFrame(
         {
-            "user_id": sequence.user_id,
-            "day": list(sequence.days),
-            "post_count": sequence.post_counts.astype(np.int32),
-            "probs": [row.tolist() for row in sequence.probs],
-            "dominant_label": [LABELS[index] for index in sequence.probs.argmax(axis=1)],
-            "surprise": surprise,
-            "forecast": pd.Series(forecast, dtype=object),
+            "user_id": [sequence.user_id for sequence in sequences for _ in range(len(sequence))],
+            "day": [day for sequence in sequences for day in sequence.days],
+            "post_count": np.concatenate([sequence.post_counts for sequence in sequences]).astype(np.int32),
+            "probs": probs.tolist(),
+            "dominant_label": np.asarray(LABELS, dtype=object)[probs.argmax(axis=1)],
+            "surprise": np.round(surprise, DECIMALS),
+            "forecast": pd.Series([None if np.isnan(row[0]) else row for row in np.round(forecast, DECIMALS).tolist()], dtype=object),
         }
     )
-    if sequence.exemplar_post_ids is not None and sequence.exemplar_probs is not None:
-        frame["exemplar_post_ids"] = [list(row) for row in sequence.exemplar_post_ids]
-        frame["exemplar_probs"] = [row.tolist() for row in sequence.exemplar_probs]
+    if sequences[0].exemplar_post_ids is not None and sequences[0].exemplar_probs is not None:
+        frame["exemplar_post_ids"] = np.concatenate([sequence.exemplar_post_ids for sequence in sequences]).tolist()
+        frame["exemplar_probs"] = np.concatenate([sequence.exemplar_probs for sequence in sequences]).tolist()
     return frame
 
 
 def user_transition_rows(rows: pd.DataFrame, options: TransitionOptions, version: str) -> pd.DataFrame:
-    """One user's ``transitions`` rows from their ``sequences`` rows (their surprise only when
-    ``options.use_surprise``)."""
-    sequence = to_user_sequence(rows)
-    surprise = rows.sort_values("day")["surprise"].to_numpy(dtype=np.float64)
-    usable = options.use_surprise and not np.all(np.isnan(surprise))
-    found = detect_transitions(sequence, surprise if usable else None, options=options)
-    found = found.round({"magnitude": DECIMALS, "confidence": DECIMALS})
+    """``transitions`` rows of the users in ``rows`` (their ``sequences`` rows: one user, or a
+    bucket of them), from their surprise only when ``options.use_surprise``; one frame for all."""
+    ordered = rows.sort_values(["user_id", "day"], kind="stable")
+    surprises = ordered["surprise"].to_numpy(dtype=np.float64)
+    user_ids: list[str] = []
+    records: list[dict[str, object]] = []
+    offset = 0
+    for sequence in user_sequences(ordered):
+        surprise = surprises[offset:offset + len(sequence)]
+        offset += len(sequence)
+        usable = options.use_surprise and not np.all(np.isnan(surprise))
+        found = transition_records(sequence, surprise if usable else None, options=options)
+        user_ids += [sequence.user_id] * len(found)
+        records += found
+    found = transitions_frame(records).round({"magnitude": DECIMALS, "confidence": DECIMALS})
     for column in ("mean_before", "mean_after"):
         # an object Series even when empty: Arrow cannot turn an empty float column into arrays
         found[column] = pd.Series([np.round(values, DECIMALS).tolist() for values in found[column]], index=found.index, dtype=object)
-    found.insert(0, "user_id", sequence.user_id)
+    found.insert(0, "user_id", pd.Series(user_ids, dtype=object))
     found.insert(found.columns.get_loc("detector") + 1, "model_version", version)
     return found.astype({"posts_before": "int32", "posts_after": "int32"})
+
+
+def user_buckets(users: int) -> int:
+    """How many ``applyInPandas`` groups the drift job makes of ``users``: about
+    :data:`USERS_PER_GROUP` users each (a group holds at most that many users' look-back
+    windows, whatever the cohort's size), so Arrow conversion and frame building are paid once
+    per bucket instead of once per user."""
+    return max(1, math.ceil(users / USERS_PER_GROUP))
 
 
 def transform(
@@ -420,19 +447,25 @@ def transform(
         payload = {"version": version, "config": dataclasses.asdict(TemporalConfig.of(model)), "state": model_state(model)}
     broadcast = spark.sparkContext.broadcast(payload)
 
-    def sequences_of_user(rows: pd.DataFrame) -> pd.DataFrame:
+    def sequences_of_users(rows: pd.DataFrame) -> pd.DataFrame:
         value = broadcast.value
-        return user_sequence_rows(rows, None if value is None else _worker_model(value))
+        return user_sequence_rows(rows.drop(columns="bucket"), None if value is None else _worker_model(value))
 
-    working = daily.groupBy("user_id").applyInPandas(sequences_of_user, f"{SEQUENCES_SCHEMA}, {EXEMPLAR_COLUMNS}").persist()
+    # Groups of users by a hash of the id: a group is a bucket of ~USERS_PER_GROUP users.
+    buckets = user_buckets(daily.select("user_id").distinct().count())
+    bucket = F.pmod(F.xxhash64("user_id"), F.lit(buckets))
+    working = (
+        daily.withColumn("bucket", bucket).groupBy("bucket")
+        .applyInPandas(sequences_of_users, f"{SEQUENCES_SCHEMA}, {EXEMPLAR_COLUMNS}").persist()
+    )
     transition_options = options.transitions
 
-    def transitions_of_user(rows: pd.DataFrame) -> pd.DataFrame:
-        return user_transition_rows(rows, transition_options, version)
+    def transitions_of_users(rows: pd.DataFrame) -> pd.DataFrame:
+        return user_transition_rows(rows.drop(columns="bucket"), transition_options, version)
 
     unlinked_schema = TRANSITIONS_SCHEMA.rsplit(", transition_id", 1)[0]
     # few rows (flagged changes, not users or days): linking them on the driver is cheap
-    found = working.groupBy("user_id").applyInPandas(transitions_of_user, unlinked_schema).toPandas()
+    found = working.withColumn("bucket", bucket).groupBy("bucket").applyInPandas(transitions_of_users, unlinked_schema).toPandas()
     daily.unpersist()  # ``working`` is cached now
     found = found.sort_values(["user_id", "changed_at"], ignore_index=True)
     linked = link_transitions(found, previous, run_date.isoformat())

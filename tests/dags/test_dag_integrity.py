@@ -37,13 +37,21 @@ def test_stages_are_wired_in_order(dagbag):
 def test_retries_tags_docs_and_daily_intervals(dagbag):
     dag = dagbag.dags["emotion_drift_nightly"]
     assert dag.tags and dag.doc_md
-    assert dag.max_active_runs == 1
     for task_id in ("ingest", "score", "detect_drift", "report"):
         assert dag.get_task(task_id).retries >= 1
     assert dag.timetable.summary in {"@daily", "0 0 * * *"}
     spark_task = dag.get_task("score")
     assert spark_task.application.endswith("jobs/score.py")
     assert spark_task.application_args == ["--date", "{{ ds }}"]
+
+
+def test_days_overlap_and_only_drift_waits_for_the_day_before(dagbag):
+    """Landing-keyed stages of two days may run at once; drift (last night's snapshot and
+    checkpoint) runs only after the previous day's drift succeeded."""
+    dag = dagbag.dags["emotion_drift_nightly"]
+    assert dag.max_active_runs > 1
+    waiting = {task.task_id for task in dag.tasks if task.depends_on_past}
+    assert waiting == {"detect_drift"}
 
 
 def test_the_backfill_dag_submits_one_range_backfill(dagbag):

@@ -73,3 +73,25 @@ def test_synthetic_cohort_truth_matches_its_sequences() -> None:
         change = sequence.days.index(truth[sequence.user_id])
         assert np.all(sequence.probs[:change, 3] > sequence.probs[:change, 4])  # joy before
         assert sequence.probs[change:, 4].mean() > 0.4  # sadness after
+
+
+def test_user_sequences_of_many_users_equal_each_users_own_sequence() -> None:
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in ("u2", "u10", "u1"):
+        for day in rng.choice(np.arange(1, 29), size=int(rng.integers(1, 12)), replace=False):
+            probs = rng.dirichlet(np.ones(7))
+            rows.append((user, f"2026-02-{day:02d}", int(rng.integers(1, 5)), probs, [f"{user}-{day}-{label}" for label in range(7)], probs * 0.9))
+    daily = pd.DataFrame(rows, columns=["user_id", "day", "post_count", "probs", "exemplar_post_ids", "exemplar_probs"])
+    shuffled = daily.sample(frac=1.0, random_state=1)
+    found = user_sequences(shuffled)
+    assert [sequence.user_id for sequence in found] == ["u1", "u10", "u2"]
+    for sequence in found:
+        expected = to_user_sequence(daily[daily["user_id"] == sequence.user_id])
+        assert sequence.days == expected.days
+        np.testing.assert_array_equal(sequence.probs, expected.probs)
+        np.testing.assert_array_equal(sequence.post_counts, expected.post_counts)
+        np.testing.assert_array_equal(sequence.exemplar_post_ids, expected.exemplar_post_ids)
+        np.testing.assert_array_equal(sequence.exemplar_probs, expected.exemplar_probs)
+    assert user_sequences(daily.iloc[:0]) == []
+    assert user_sequences(daily.drop(columns=["exemplar_probs"]))[0].exemplar_post_ids is None
