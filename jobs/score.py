@@ -144,6 +144,19 @@ def extract(spark: SparkSession, settings: Settings, landing_date: dt.date) -> D
     return posts.where(posts.landing_dt == landing_date.isoformat())
 
 
+def spread(posts: DataFrame, partitions: int) -> DataFrame:
+    """``posts`` hashed by ``post_id`` into ``partitions`` partitions of about equal size.
+
+    The number of input partitions says nothing about where the rows are: a landing day's
+    posts are one Parquet file of one row group, and Spark cuts a file above 4 MiB
+    (``spark.sql.files.openCostInBytes``) into byte ranges of which only the one holding the
+    row group's middle reads any rows. Taking that count at its word left one core scoring a
+    250,000-post night while the other idled (benchmarks/RESULTS.md, "one core idle"). Scoring
+    costs ~1,000x the shuffle of the posts' few columns, so the night is always spread.
+    """
+    return posts.repartition(partitions, "post_id")
+
+
 def transform(posts: DataFrame, *, options: ScoringOptions, partitions: int) -> DataFrame:
     """Score every post; ``partitions`` spreads the work over the cluster's cores."""
 
@@ -152,10 +165,7 @@ def transform(posts: DataFrame, *, options: ScoringOptions, partitions: int) -> 
             if len(batch):
                 yield score_batch(batch.reset_index(drop=True), options)
 
-    if posts.rdd.getNumPartitions() < partitions:
-        # spread a day stored in few files over every core; never shuffle when it already is
-        posts = posts.repartition(partitions)
-    return posts.mapInPandas(score_batches, SCORES_SCHEMA)
+    return spread(posts, partitions).mapInPandas(score_batches, SCORES_SCHEMA)
 
 
 def load(scores: DataFrame, settings: Settings, landing_date: dt.date) -> None:

@@ -92,3 +92,14 @@ def test_spark_score_job_matches_the_in_process_path(spark, tmp_settings, tmp_pa
     np.testing.assert_allclose(np.stack(written.loc[:1, "fused_probs"]), np.stack(expected.loc[:1, "fused_probs"]), atol=1e-5)
     score.run(spark, tmp_settings, DAY)  # rerun replaces, never appends
     assert len(pd.read_parquet(tmp_settings.table_path("scores"))) == 4
+
+
+@pytest.mark.spark
+def test_a_night_in_one_input_partition_is_spread_over_every_core(spark):
+    """Two input partitions, every row in one (a one-row-group file cut in byte ranges): the
+    score job must not take the partition count at its word."""
+    rows = spark.sparkContext.parallelize([0, 1], 2).flatMap(lambda part: [(f"post-{i}",) for i in range(2000)] if part == 0 else [])
+    skewed = spark.createDataFrame(rows, "post_id string")
+    assert skewed.rdd.glom().map(len).collect() == [2000, 0]
+    sizes = score.spread(skewed, 2).rdd.glom().map(len).collect()
+    assert len(sizes) == 2 and sum(sizes) == 2000 and min(sizes) >= 900, sizes
