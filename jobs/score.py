@@ -154,6 +154,8 @@ def spread(posts: DataFrame, partitions: int) -> DataFrame:
     250,000-post night while the other idled (benchmarks/RESULTS.md, "one core idle"). Scoring
     costs ~1,000x the shuffle of the posts' few columns, so the night is always spread.
     """
+    if partitions <= 1:
+        return posts.coalesce(1)  # one core: every row in one partition already, no shuffle
     return posts.repartition(partitions, "post_id")
 
 

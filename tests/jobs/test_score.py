@@ -103,3 +103,4 @@ def test_a_night_in_one_input_partition_is_spread_over_every_core(spark):
     assert skewed.rdd.glom().map(len).collect() == [2000, 0]
     sizes = score.spread(skewed, 2).rdd.glom().map(len).collect()
     assert len(sizes) == 2 and sum(sizes) == 2000 and min(sizes) >= 900, sizes
+    assert score.spread(skewed, 1).rdd.glom().map(len).collect() == [2000]
