@@ -75,6 +75,40 @@ class DashboardInputs:
     transitions: pd.DataFrame
     posts: pd.DataFrame
     manifests: tuple[dict[str, Any], ...] = ()
+    cohort: CohortSummary | None = None  # None: summarised from ``sequences``
+
+
+@dataclasses.dataclass(frozen=True)
+class CohortSummary:
+    """What the page shows of the whole cohort, whatever its size: counts, the window, the mean
+    emotion mix per day (:func:`cohort_mix`) and the user ids (to scrub from post texts).
+
+    :func:`load_inputs` builds it a batch of rows at a time and keeps only the top users' full
+    sequences: a million-post night has ~1.5 million user-days, which as a pandas frame of
+    per-row arrays cost the report ~1 GiB of memory for one stacked area chart.
+    """
+
+    users: int
+    user_days: int
+    posts: int
+    first_day: str | None
+    last_day: str | None
+    mix: pd.DataFrame
+    user_ids: frozenset[str]
+
+
+def summarize_cohort(sequences: pd.DataFrame) -> CohortSummary:
+    """:class:`CohortSummary` of a frame of ``sequences`` rows (``SEQUENCE_COLUMNS``)."""
+    days = sorted({pd.Timestamp(day).date().isoformat() for day in sequences["day"].unique()}) if len(sequences) else []
+    return CohortSummary(
+        users=int(sequences["user_id"].nunique()),
+        user_days=len(sequences),
+        posts=int(pd.to_numeric(sequences["post_count"], errors="coerce").fillna(0).sum()) if len(sequences) else 0,
+        first_day=days[0] if days else None,
+        last_day=days[-1] if days else None,
+        mix=cohort_mix(sequences),
+        user_ids=frozenset(sequences["user_id"].astype(str)),
+    )
 
 
 def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
@@ -188,11 +222,10 @@ def _truncate(text: str, limit: int = MAX_EXAMPLE_CHARS) -> str:
 # figures (plotly is imported lazily: the Airflow task parses this module cheaply)
 
 
-def cohort_mix_figure(sequences: pd.DataFrame) -> Any:
-    """Stacked area of the cohort's mean emotion distribution per day."""
+def cohort_mix_figure(mix: pd.DataFrame) -> Any:
+    """Stacked area of the cohort's mean emotion distribution per day (:func:`cohort_mix`)."""
     import plotly.graph_objects as go
 
-    mix = cohort_mix(sequences)
     figure = go.Figure()
     days = [day.isoformat() for day in mix.index]
     for label in LABELS:
@@ -383,22 +416,19 @@ def build_dashboard(inputs: DashboardInputs, *, salt: str, top_transitions: int 
 
         plotly_js = get_plotlyjs()
     sequences, transitions, posts = inputs.sequences, inputs.transitions, inputs.posts
-    user_ids = set(sequences["user_id"].astype(str)) | set(transitions["user_id"].astype(str)) | set(posts["user_id"].astype(str))
+    cohort = inputs.cohort if inputs.cohort is not None else summarize_cohort(sequences)
+    user_ids = cohort.user_ids | set(transitions["user_id"].astype(str)) | set(posts["user_id"].astype(str))
     run_date = inputs.run_date.isoformat()
     run_manifest = next((manifest for manifest in inputs.manifests if str(manifest.get("landing_dt")) == run_date), None)
 
     counts = {
-        "users": sequences["user_id"].nunique(),
-        "user-days": len(sequences),
-        "posts in window": int(pd.to_numeric(sequences["post_count"], errors="coerce").fillna(0).sum()) if len(sequences) else 0,
+        "users": cohort.users,
+        "user-days": cohort.user_days,
+        "posts in window": cohort.posts,
         "transitions": len(transitions),
         "landing days with manifests": len(inputs.manifests),
     }
-    if len(sequences):
-        days = pd.to_datetime(sequences["day"].to_numpy())
-        window = f"{days.min():%Y-%m-%d} to {days.max():%Y-%m-%d}"
-    else:
-        window = "no days"
+    window = f"{cohort.first_day} to {cohort.last_day}" if cohort.user_days else "no days"
     parts = [
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>emodrift dashboard {html.escape(run_date)}</title>",
@@ -413,7 +443,7 @@ def build_dashboard(inputs: DashboardInputs, *, salt: str, top_transitions: int 
     ]
 
     parts.append("<section id=\"cohort\"><h2>Cohort emotion mix</h2>")
-    parts.append(_figure_html(cohort_mix_figure(sequences), "cohort-mix") if len(sequences)
+    parts.append(_figure_html(cohort_mix_figure(cohort.mix), "cohort-mix") if cohort.user_days
                  else '<p class="empty">No user sequences for this date: run the drift stage first.</p>')
     parts.append("</section>")
 
@@ -512,16 +542,19 @@ def load_inputs(settings: Settings, run_date: dt.date, *, top_transitions: int =
     Scores and posts are read only for the users of the ``top_transitions`` best transitions
     and only inside the look-back window: the dashboard shows examples for those, nothing more.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
     as_of = run_date.isoformat()
     first_day = run_date - dt.timedelta(days=settings.drift_lookback_days - 1)
-    sequences = _read_table(settings.table_path("sequences"), ["dt"], ds.field("dt") == as_of, SEQUENCE_COLUMNS)
     transitions = _read_table(settings.table_path("transitions"), ["dt"], ds.field("dt") == as_of, TRANSITION_COLUMNS)
     users = []
     if len(transitions):
         users = list(dict.fromkeys(rank_transitions(transitions)["user_id"]))[:top_transitions]
+    sequences_path = settings.table_path("sequences")
+    cohort = read_cohort_summary(sequences_path, as_of)
+    sequences = _read_table(sequences_path, ["dt"], (ds.field("dt") == as_of) & pc.field("user_id").isin(pa.array(users, pa.string())), SEQUENCE_COLUMNS)
     posts = empty_frame(EXAMPLE_COLUMNS)
     if users:
         window = (ds.field("dt") >= first_day.isoformat()) & (ds.field("dt") <= as_of) & pc.field("user_id").isin(users)
@@ -529,7 +562,54 @@ def load_inputs(settings: Settings, run_date: dt.date, *, top_transitions: int =
                              ("post_id", "user_id", "created_at", "fused_probs", "fused_label", "text_top_tokens"))
         post_rows = _read_table(settings.table_path("posts"), ["dt", "landing_dt"], window, ("post_id", "text", "image_path"))
         posts = join_scores_posts(scores, post_rows)
-    return DashboardInputs(run_date, sequences, transitions, posts, read_manifests(settings, first_day, run_date))
+    return DashboardInputs(run_date, sequences, transitions, posts, read_manifests(settings, first_day, run_date), cohort)
+
+
+def read_cohort_summary(path: Path, as_of: str, batch_rows: int = 65_536) -> CohortSummary:
+    """:class:`CohortSummary` of the ``sequences`` snapshot ``dt=as_of``, ``batch_rows`` rows at
+    a time: memory holds one batch, the per-day sums and the ids, not the snapshot."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    sums: dict[str, np.ndarray] = {}
+    rows_per_day: dict[str, int] = {}
+    user_ids: set[str] = set()
+    user_days = posts = 0
+    snapshot = path / f"dt={as_of}"
+    if snapshot.is_dir() and any(snapshot.rglob("*.parquet")):
+        scanner = ds.dataset(str(snapshot), format="parquet").scanner(
+            columns=["user_id", "day", "post_count", "probs"], batch_size=batch_rows
+        )
+        for batch in scanner.to_batches():
+            if not batch.num_rows:
+                continue
+            user_ids.update(batch.column("user_id").to_pylist())
+            user_days += batch.num_rows
+            posts += int(pc.sum(batch.column("post_count")).as_py() or 0)
+            probs = batch.column("probs")
+            valid = pc.list_value_length(probs).fill_null(0).to_numpy(zero_copy_only=False) == len(LABELS)
+            if not valid.all():  # a row without a full distribution counts as a user-day, not in the mix
+                keep = pa.array(valid)
+                probs, days = probs.filter(keep), batch.column("day").filter(keep)
+            else:
+                days = batch.column("day")
+            values = pc.list_flatten(probs).to_numpy(zero_copy_only=False).astype(np.float64).reshape(-1, len(LABELS))
+            day_values = np.asarray(days.cast(pa.string()).to_pylist(), dtype=object)
+            for day in np.unique(day_values):
+                chosen = day_values == day
+                sums[day] = sums.get(day, 0.0) + values[chosen].sum(axis=0)
+                rows_per_day[day] = rows_per_day.get(day, 0) + int(chosen.sum())
+    ordered = sorted(sums)
+    mix = pd.DataFrame(
+        [sums[day] / rows_per_day[day] for day in ordered], columns=list(LABELS),
+        index=pd.Index([dt.date.fromisoformat(day) for day in ordered], name="day"),
+    ) if ordered else pd.DataFrame(columns=list(LABELS), dtype=float)
+    return CohortSummary(
+        users=len(user_ids), user_days=user_days, posts=posts,
+        first_day=ordered[0] if ordered else None, last_day=ordered[-1] if ordered else None,
+        mix=mix, user_ids=frozenset(user_ids),
+    )
 
 
 def report_path(settings: Settings, run_date: dt.date) -> Path:

@@ -19,11 +19,14 @@ from jobs.report import (
     cohort_mix_figure,
     empty_frame,
     example_posts,
+    load_inputs,
     main,
     pseudonymize,
     quarantine_reasons_figure,
     rank_transitions,
+    read_cohort_summary,
     run,
+    summarize_cohort,
     transition_matrix_figure,
     EXAMPLE_COLUMNS,
     SEQUENCE_COLUMNS,
@@ -168,9 +171,24 @@ def test_cohort_mix_averages_users_per_day() -> None:
     assert day_three["sadness"] == pytest.approx((0.8 + 0.2 / 6) / 2)
     assert day_three["anger"] == pytest.approx((0.8 + 0.2 / 6) / 2)
     np.testing.assert_allclose(mix.sum(axis=1), 1.0)
-    figure = cohort_mix_figure(sequences_frame())
+    figure = cohort_mix_figure(mix)
     assert [trace.name for trace in figure.data] == list(LABELS)
     assert all(trace.stackgroup == "mix" for trace in figure.data)
+
+
+def test_the_cohort_summary_read_in_batches_equals_the_one_of_the_whole_frame(tmp_path: Path) -> None:
+    sequences = sequences_frame()
+    write_partition(tmp_path / "sequences", f"dt={RUN_DATE}", sequences)
+    write_partition(tmp_path / "sequences", "dt=2026-01-03", sequences.assign(user_id="dave_raw_04"))  # another snapshot
+    whole = summarize_cohort(sequences)
+    for batch_rows in (1, 3, 65_536):
+        read = read_cohort_summary(tmp_path / "sequences", RUN_DATE.isoformat(), batch_rows=batch_rows)
+        assert (read.users, read.user_days, read.posts, read.first_day, read.last_day, read.user_ids) == (
+            whole.users, whole.user_days, whole.posts, whole.first_day, whole.last_day, whole.user_ids)
+        pd.testing.assert_frame_equal(read.mix, whole.mix, check_names=False, check_index_type=False)
+    assert whole.user_days == len(sequences) and whole.users == sequences["user_id"].nunique()
+    missing = read_cohort_summary(tmp_path / "sequences", "2026-02-01")
+    assert (missing.users, missing.user_days, missing.first_day) == (0, 0, None) and missing.mix.empty
 
 
 def test_example_posts_split_at_the_change_and_rank_by_label() -> None:
@@ -216,6 +234,12 @@ def test_run_reads_the_lake_and_writes_the_dashboard(tmp_path: Path) -> None:
     manifest_folder.mkdir(parents=True)
     for manifest in manifests():
         (manifest_folder / f"landing_dt={manifest['landing_dt']}.json").write_text(json.dumps(manifest))
+
+    inputs = load_inputs(settings, RUN_DATE, top_transitions=1)
+    top_user = rank_transitions(transitions_frame())["user_id"].iloc[0]
+    # full sequences only for the users whose timelines are shown; the cohort as a summary
+    assert set(inputs.sequences["user_id"]) == {top_user}
+    assert inputs.cohort.users == sequences_frame()["user_id"].nunique() and "dave_raw_04" not in inputs.cohort.user_ids
 
     path = run(settings, RUN_DATE)
     assert path == settings.lake / "reports" / f"dt={RUN_DATE}" / "dashboard.html"
