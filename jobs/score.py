@@ -199,7 +199,7 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str,
     written = read_table(spark, settings, "scores")  # None: an empty first day wrote no table
     statuses = [] if written is None else (
         written.where(written.landing_dt == run_date.isoformat())
-        .groupBy("text_status", "image_status")
+        .groupBy("text_status", "image_status", "text_model_version", "image_model_version")
         .agg(
             F.count(F.lit(1)).alias("count"),
             F.count("fused_label").alias("fused"),
@@ -216,10 +216,24 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str,
         "with_face": sum(row["with_face"] or 0 for row in statuses),
         "text_status": _sum_by(statuses, "text_status"),
         "image_status": _sum_by(statuses, "image_status"),
-        "model_versions": model_versions,
+        "model_versions": written_versions(statuses, model_versions),
     }
     write_manifest(settings, "score", f"landing_dt={run_date.isoformat()}", manifest)
     return manifest
+
+
+def written_versions(rows: list, checked: dict[str, str]) -> dict[str, str]:
+    """The model versions the night's rows carry, by kind (several joined by ", ").
+
+    The driver's preflight loads the models on its CPU; executors with a GPU score with the GPU
+    reading of the face model, whose version differs (``-read...``). The manifest names what
+    the rows were scored with; ``checked`` (the preflight's) only when no row was written.
+    """
+    versions = {}
+    for kind in ("text", "image"):
+        found = sorted({str(row[f"{kind}_model_version"]) for row in rows if row[f"{kind}_model_version"] is not None})
+        versions[kind] = ", ".join(found) if found else checked[kind]
+    return versions
 
 
 def _sum_by(rows: list, key: str) -> dict[str, int]:

@@ -86,6 +86,9 @@ def test_spark_score_job_matches_the_in_process_path(spark, tmp_settings, tmp_pa
     assert manifest["posts"] == manifest["scored"] == 4
     written = pd.read_parquet(tmp_settings.table_path("scores")).sort_values("post_id").reset_index(drop=True)
     expected = score.score_batch(frame, score.scoring_options(tmp_settings))
+    assert manifest["model_versions"] == {
+        "text": written["text_model_version"].iloc[0], "image": written["image_model_version"].iloc[0]
+    }
     assert written["post_id"].tolist() == expected["post_id"].tolist()
     assert written["fused_label"].tolist() == expected["fused_label"].tolist()
     assert [None if labels is None else list(labels) for labels in written["text_labels"]] == expected["text_labels"].tolist()
@@ -104,3 +107,12 @@ def test_a_night_in_one_input_partition_is_spread_over_every_core(spark):
     sizes = score.spread(skewed, 2).rdd.glom().map(len).collect()
     assert len(sizes) == 2 and sum(sizes) == 2000 and min(sizes) >= 900, sizes
     assert score.spread(skewed, 1).rdd.glom().map(len).collect() == [2000]
+
+
+def test_the_manifest_names_the_versions_the_rows_were_scored_with():
+    checked = {"text": "text-v1+aa", "image": "image-v1+bb-read11"}  # the driver's CPU preflight
+    gpu_rows = [{"text_model_version": "text-v1+aa", "image_model_version": "image-v1+bb-read22"}]
+    assert score.written_versions(gpu_rows, checked) == {"text": "text-v1+aa", "image": "image-v1+bb-read22"}
+    mixed = gpu_rows + [{"text_model_version": "text-v1+aa", "image_model_version": "image-v1+bb-read11"}]
+    assert score.written_versions(mixed, checked)["image"] == "image-v1+bb-read11, image-v1+bb-read22"
+    assert score.written_versions([], checked) == checked
