@@ -49,6 +49,7 @@ TRANSITION_COLUMNS = (
 )
 EXAMPLE_COLUMNS = ("post_id", "user_id", "created_at", "text", "image_path", "fused_probs", "fused_label", "text_top_tokens")
 MAX_EXAMPLE_CHARS = 280
+MAX_TABLE_ROWS = 1000  # transitions listed on the static page; the served dashboard has them all
 
 
 def pseudonymize(user_id: str, salt: str) -> str:
@@ -393,7 +394,7 @@ def _quality_table_html(manifests: Sequence[dict[str, Any]]) -> str:
 
 
 def build_dashboard(inputs: DashboardInputs, *, salt: str, top_transitions: int = 5, examples_per_side: int = 3,
-                    plotly_js: str | None = None, plotly_src: str | None = None) -> str:
+                    plotly_js: str | None = None, plotly_src: str | None = None, max_table_rows: int = MAX_TABLE_ROWS) -> str:
     """The whole dashboard as one HTML string.
 
     Args:
@@ -405,6 +406,8 @@ def build_dashboard(inputs: DashboardInputs, *, salt: str, top_transitions: int 
             then opens offline). Tests pass "" to keep pages small.
         plotly_src: a relative URL of a local plotly.js file to load instead of inlining
             (what :func:`run` uses: one shared copy keeps each day's page small).
+        max_table_rows: the transitions table shows the strongest this many (the matrix and
+            the counts still cover every transition).
 
     Returns:
         The HTML document. No raw user id appears in it; post texts appear only escaped.
@@ -449,7 +452,13 @@ def build_dashboard(inputs: DashboardInputs, *, salt: str, top_transitions: int 
 
     parts.append("<section id=\"transitions\"><h2>Transitions</h2>")
     if len(transitions):
-        parts.append(_figure_html(transitions_table_figure(transitions, salt), "transitions-table"))
+        if len(transitions) > max_table_rows:
+            # a million-post night flags ~40,000 changes: a table that size makes a page of
+            # megabytes that a browser opens slowly, and nobody reads past the strongest
+            parts.append(f"<p>The {max_table_rows:,} strongest of {len(transitions):,} transitions; "
+                         "<code>emodrift dashboard</code> lists and filters every one.</p>")
+        parts.append(_figure_html(transitions_table_figure(rank_transitions(transitions).head(max_table_rows), salt),
+                                  "transitions-table"))
         parts.append(_figure_html(transition_matrix_figure(transitions), "transition-matrix"))
     else:
         parts.append('<p class="empty">No transitions flagged for this date.</p>')

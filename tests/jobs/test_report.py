@@ -28,6 +28,7 @@ from jobs.report import (
     run,
     summarize_cohort,
     transition_matrix_figure,
+    transitions_table_figure,
     EXAMPLE_COLUMNS,
     SEQUENCE_COLUMNS,
     TRANSITION_COLUMNS,
@@ -144,6 +145,17 @@ def test_transitions_but_no_posts_or_sequences_for_a_user() -> None:
     page = build_dashboard(inputs, salt=SALT, plotly_js="")
     assert "No scored posts on this side of the change" in page
     assert pseudonymize("carol_raw_03", SALT) in page  # in the table and its (empty) timeline
+
+
+def test_the_transitions_table_lists_the_strongest_and_says_how_many_more() -> None:
+    inputs = full_inputs()
+    strongest = rank_transitions(inputs.transitions).iloc[0]
+    page = build_dashboard(inputs, salt=SALT, plotly_js="", max_table_rows=1)
+    assert f"The 1 strongest of {len(inputs.transitions)} transitions" in page
+    assert pseudonymize(strongest["user_id"], SALT) in page
+    table = transitions_table_figure(rank_transitions(inputs.transitions).head(1), SALT)
+    assert len(table.data[0].cells.values[0]) == 1
+    assert "strongest of" not in build_dashboard(inputs, salt=SALT, plotly_js="")
 
 
 def test_heatmap_counts_match_the_transitions_given() -> None:
