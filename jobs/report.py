@@ -450,6 +450,7 @@ def build_dashboard(inputs: DashboardInputs, *, salt: str, top_transitions: int 
                  else '<p class="empty">No user sequences for this date: run the drift stage first.</p>')
     parts.append("</section>")
 
+    ranked = rank_transitions(transitions) if len(transitions) else transitions
     parts.append("<section id=\"transitions\"><h2>Transitions</h2>")
     if len(transitions):
         if len(transitions) > max_table_rows:
@@ -457,15 +458,13 @@ def build_dashboard(inputs: DashboardInputs, *, salt: str, top_transitions: int 
             # megabytes that a browser opens slowly, and nobody reads past the strongest
             parts.append(f"<p>The {max_table_rows:,} strongest of {len(transitions):,} transitions; "
                          "<code>emodrift dashboard</code> lists and filters every one.</p>")
-        parts.append(_figure_html(transitions_table_figure(rank_transitions(transitions).head(max_table_rows), salt),
-                                  "transitions-table"))
+        parts.append(_figure_html(transitions_table_figure(ranked.head(max_table_rows), salt), "transitions-table"))
         parts.append(_figure_html(transition_matrix_figure(transitions), "transition-matrix"))
     else:
         parts.append('<p class="empty">No transitions flagged for this date.</p>')
     parts.append("</section>")
 
     parts.append("<section id=\"users\"><h2>Top transitions, user by user</h2>")
-    ranked = rank_transitions(transitions) if len(transitions) else transitions
     shown_users: list[str] = []
     for row in ranked.itertuples():
         if len(shown_users) >= top_transitions:
@@ -551,7 +550,6 @@ def load_inputs(settings: Settings, run_date: dt.date, *, top_transitions: int =
     Scores and posts are read only for the users of the ``top_transitions`` best transitions
     and only inside the look-back window: the dashboard shows examples for those, nothing more.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
@@ -561,12 +559,13 @@ def load_inputs(settings: Settings, run_date: dt.date, *, top_transitions: int =
     users = []
     if len(transitions):
         users = list(dict.fromkeys(rank_transitions(transitions)["user_id"]))[:top_transitions]
-    sequences_path = settings.table_path("sequences")
-    cohort = read_cohort_summary(sequences_path, as_of)
-    sequences = _read_table(sequences_path, ["dt"], (ds.field("dt") == as_of) & pc.field("user_id").isin(pa.array(users, pa.string())), SEQUENCE_COLUMNS)
+    cohort = read_cohort_summary(settings.table_path("sequences"), as_of)
+    sequences = empty_frame(SEQUENCE_COLUMNS)
     posts = empty_frame(EXAMPLE_COLUMNS)
     if users:
-        window = (ds.field("dt") >= first_day.isoformat()) & (ds.field("dt") <= as_of) & pc.field("user_id").isin(users)
+        shown = pc.field("user_id").isin(users)
+        sequences = _read_table(settings.table_path("sequences"), ["dt"], (ds.field("dt") == as_of) & shown, SEQUENCE_COLUMNS)
+        window = (ds.field("dt") >= first_day.isoformat()) & (ds.field("dt") <= as_of) & shown
         scores = _read_table(settings.table_path("scores"), ["dt", "landing_dt"], window,
                              ("post_id", "user_id", "created_at", "fused_probs", "fused_label", "text_top_tokens"))
         post_rows = _read_table(settings.table_path("posts"), ["dt", "landing_dt"], window, ("post_id", "text", "image_path"))
