@@ -78,8 +78,8 @@ def write_synthetic_aggregates(table: Path, users: int, days: int, start: dt.dat
 
 class StageClock:
     """Wall and process-tree CPU seconds between the drift job's steps: wraps the job module's
-    ``fit_cohort_model`` (the window's aggregates are computed, persisted and sampled in it),
-    ``link_transitions`` (called once both per-user passes are done) and ``load``."""
+    ``fit_cohort_model`` (the fit sample is collected in it), ``link_transitions`` (called once
+    the transitions pass is done) and ``load`` (the sequences pass runs as its table is written)."""
 
     def __init__(self) -> None:
         self.marks: list[tuple[str, float, float]] = []
@@ -128,9 +128,10 @@ def spark_run(args: argparse.Namespace) -> None:
             spark = build_session(settings, "emodrift-drift-throughput")
             try:
                 clock = StageClock()
-                clock.wrap(drift_job, "fit_cohort_model", "refresh aggregates, previous snapshot", "window aggregates + LSTM fit on the driver")
-                clock.wrap(drift_job, "link_transitions", None, "per-user passes (sequences + surprise, transitions)")
-                clock.wrap(drift_job, "load", None, lambda frame, table, day: f"write {Path(table).name}")
+                clock.wrap(drift_job, "fit_cohort_model", "refresh aggregates, previous snapshot, users", "fit sample + LSTM fit on the driver")
+                clock.wrap(drift_job, "link_transitions", None, "transitions pass (per-user detection)")
+                clock.wrap(drift_job, "load", None, lambda frame, table, day: (
+                    "sequences pass (forecasts) + write sequences" if Path(table).name == "sequences" else f"write {Path(table).name}"))
                 started = time.perf_counter()
                 cpu_before = tree_cpu_seconds()
                 clock.mark("start")

@@ -61,6 +61,63 @@ def build_daily_sequences(scores: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+LANDING_COLUMNS: tuple[str, ...] = ("user_id", "day", "post_count", "prob_sums", "exemplar_post_ids", "exemplar_probs")
+
+
+def combine_landing_rows(rows: pd.DataFrame, decimals: int = 6) -> pd.DataFrame:
+    """Add up per user and day the rows that several landing days wrote for it.
+
+    A day's posts can land over several nights (late posts), and each landing night wrote its
+    own row: post count, the sum of the posts' fused distributions and, per label, the post
+    that showed it most. Their sum is the day as if all its posts had landed at once.
+
+    Args:
+        rows: :data:`LANDING_COLUMNS`: ``prob_sums``, ``exemplar_post_ids`` and
+            ``exemplar_probs`` hold 7 values each (LABELS order). Any other column is ignored.
+        decimals: the mean distribution and the exemplar probabilities are rounded to this
+            many decimals (so sums taken in another order write the same values).
+
+    Returns:
+        One row per user and day, sorted by user then day, with ``user_id``, ``day``,
+        ``post_count``, ``probs`` (the day's mean distribution, renormalised),
+        ``exemplar_post_ids`` and ``exemplar_probs`` (per label, the strongest post over all the
+        landing rows; ties go to the larger post id). What ``user_sequences`` takes.
+    """
+    columns = ("user_id", "day", "post_count", "probs", "exemplar_post_ids", "exemplar_probs")
+    if rows.empty:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in columns}).astype({"post_count": "int64"})
+    ordered = rows.sort_values(["user_id", "day"], kind="stable", ignore_index=True)
+    user_ids = ordered["user_id"].to_numpy(dtype=object)
+    days = ordered["day"].astype(str).to_numpy(dtype=object)
+    new_group = np.r_[True, (user_ids[1:] != user_ids[:-1]) | (days[1:] != days[:-1])]
+    starts = np.flatnonzero(new_group)
+    ends = np.r_[starts[1:], len(ordered)]
+    sums = np.add.reduceat(np.asarray(ordered["prob_sums"].tolist(), dtype=np.float64).reshape(-1, NUM_LABELS), starts, axis=0)
+    post_counts = np.add.reduceat(ordered["post_count"].to_numpy(dtype=np.int64), starts)
+    exemplar_ids = np.array([list(row) for row in ordered["exemplar_post_ids"]], dtype=object).reshape(-1, NUM_LABELS)
+    exemplar_probs = np.asarray(ordered["exemplar_probs"].tolist(), dtype=np.float64).reshape(-1, NUM_LABELS)
+    if len(starts) < len(ordered):  # some day landed more than once: the strongest post of each label
+        group = np.cumsum(new_group) - 1
+        chosen = np.empty((len(starts), NUM_LABELS), dtype=np.int64)
+        for label in range(NUM_LABELS):
+            # sorted by group, then probability, then id: each group's last row is its maximum
+            order = np.lexsort((exemplar_ids[:, label].astype(str), exemplar_probs[:, label], group))
+            chosen[:, label] = order[ends - 1]
+        exemplar_ids = np.take_along_axis(exemplar_ids, chosen, axis=0)
+        exemplar_probs = np.take_along_axis(exemplar_probs, chosen, axis=0)
+    means = np.round(sums / sums.sum(axis=1, keepdims=True), decimals)
+    return pd.DataFrame(
+        {
+            "user_id": user_ids[starts],
+            "day": days[starts],
+            "post_count": post_counts,
+            "probs": means.tolist(),
+            "exemplar_post_ids": exemplar_ids.tolist(),
+            "exemplar_probs": np.round(exemplar_probs, decimals).tolist(),
+        }
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class UserSequence:
     """One user's days with posts, in time order.

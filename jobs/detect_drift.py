@@ -9,19 +9,27 @@ post that showed it most. Those rows depend on landing D's scores alone, so rewr
 never changes another landing's. A snapshot as of D reads the window's rows of the landing
 days up to D only and adds them up per user and day: rerunning an old date after later
 landings brought late posts gives the snapshot it gave the first time, and one
-``applyInPandas`` group still holds at most ``drift_lookback_days`` rows whatever a user posts.
+``applyInPandas`` group still holds at most ``drift_lookback_days`` rows per user of its
+bucket whatever a user posts.
 
 extract: the landing aggregates with ``dt`` in [D - drift_lookback_days + 1, D] and
-``landing_dt`` <= D, summed per user and day.
-transform: the cohort's sequences are collected to the driver (capped, users drawn
-deterministically) to fit the temporal LSTM; its weights are broadcast and each user's
-surprise, then transitions, are computed with ``groupBy("user_id").applyInPandas`` around
-the pure functions of :mod:`drift`. Tonight's transitions (few rows) are then linked on the
-driver to last night's snapshot, so a change keeps its ``transition_id`` and
-``first_flagged_dt`` while its date moves (:func:`drift.transitions.link_transitions`).
+``landing_dt`` <= D (one row per user, day and landing day).
+transform: a deterministic sample of users is collected to the driver (capped, users drawn by
+a hash of the id) to fit the temporal LSTM; its weights are broadcast. Then two
+``applyInPandas`` passes over buckets of ~:data:`USERS_PER_GROUP` users each add a user's
+landing rows up per day (:func:`drift.sequences.combine_landing_rows`) and compute, one, the
+``sequences`` rows (forecast and surprise) and, the other, the transitions, around the pure
+functions of :mod:`drift`. Nothing of the window is cached: the JVM only reads and shuffles
+rows (which spill to disk), so memory stays bounded by one bucket per task, not by the cohort
+(caching the window and the sequences, and summing 7.65 million user-days with struct maxima
+in the JVM, ran the 2 GiB driver heap out at 100,000 users x 90 days). Tonight's transitions
+(few rows) are linked on the driver to last night's snapshot, so a change keeps its
+``transition_id`` and ``first_flagged_dt`` while its date moves
+(:func:`drift.transitions.link_transitions`).
 load: both tables partitioned by ``dt`` = D with dynamic partition overwrite, so rerunning a
 date replaces exactly that date's rows (with identical values: seeds are fixed and floats
-rounded before writing).
+rounded before writing); row counts are read back from the written partition (counting the
+frame would compute it a second time).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from drift.sequences import user_sequences
+from drift.sequences import LANDING_COLUMNS, combine_landing_rows, user_sequences
 from drift.transitions import TransitionOptions, link_transitions, transition_records, transitions_frame
 from jobs.lake import local_path, read_table, replace_partitions, uri
 from jobs.settings import Settings
@@ -53,10 +61,13 @@ SEQUENCES_SCHEMA = (
     "forecast array<double>"
 )
 SEQUENCE_TABLE_COLUMNS = (*(column.split()[0] for column in SEQUENCES_SCHEMA.split(", ")), "dt")
-EXEMPLAR_COLUMNS = "exemplar_post_ids array<string>, exemplar_probs array<double>"
 AGGREGATES_TABLE = "daily_user_landing_aggregates"
-# What extract() hands to transform(): one row per user and day of the window.
-AGGREGATES_SCHEMA = f"user_id string, day string, post_count int, probs array<double>, {EXEMPLAR_COLUMNS}"
+# What extract() hands to transform(): one row per user, day and landing day of the window
+# (columns drift.sequences.LANDING_COLUMNS).
+LANDING_ROWS_SCHEMA = (
+    "user_id string, day string, post_count int, prob_sums array<double>, "
+    "exemplar_post_ids array<string>, exemplar_probs array<double>"
+)
 TRANSITIONS_SCHEMA = (
     "user_id string, changed_at string, from_label string, to_label string, magnitude double, "
     "confidence double, posts_before int, posts_after int, detector string, model_version string, "
@@ -160,32 +171,6 @@ def landing_aggregates(scores: DataFrame) -> DataFrame:
     )
 
 
-def combine_landings(aggregates: DataFrame) -> DataFrame:
-    """Per user and UTC day: the landing days' rows added up (:data:`AGGREGATES_SCHEMA`): post
-    count, mean fused distribution (renormalised, rounded) and, per label, the strongest post.
-
-    Same means as :func:`drift.sequences.build_daily_sequences` over all those posts.
-    """
-    from pyspark.sql import functions as F
-
-    sums = [F.sum(F.col("prob_sums")[index]).alias(f"sum_{index}") for index in range(NUM_LABELS)]
-    strongest = [
-        F.max(F.struct(F.col("exemplar_probs")[index].alias("p"), F.col("exemplar_post_ids")[index].alias("id")))
-        .alias(f"top_{index}")
-        for index in range(NUM_LABELS)
-    ]
-    combined = aggregates.groupBy("user_id", "day").agg(F.sum("post_count").cast("int").alias("post_count"), *sums, *strongest)
-    total = sum((F.col(f"sum_{index}") for index in range(1, NUM_LABELS)), F.col("sum_0"))
-    return combined.select(
-        "user_id",
-        "day",
-        "post_count",
-        F.array(*[F.round(F.col(f"sum_{index}") / total, DECIMALS) for index in range(NUM_LABELS)]).alias("probs"),
-        F.array(*[F.col(f"top_{index}.id") for index in range(NUM_LABELS)]).alias("exemplar_post_ids"),
-        F.array(*[F.round(F.col(f"top_{index}.p"), DECIMALS) for index in range(NUM_LABELS)]).alias("exemplar_probs"),
-    )
-
-
 def refresh_aggregates(spark: SparkSession, settings: Settings, run_date: dt.date) -> int:
     """(Re)write the landing aggregates of :func:`landings_to_aggregate`; returns how many landing days.
 
@@ -214,23 +199,27 @@ def refresh_aggregates(spark: SparkSession, settings: Settings, run_date: dt.dat
 
 
 def extract(spark: SparkSession, settings: Settings, run_date: dt.date) -> DataFrame:
-    """The window's daily aggregates as known on D: landing days up to D only, added up per
-    user and day (an empty frame when there are none)."""
+    """The window's landing aggregates as known on D: rows of the landing days up to D only
+    (:data:`LANDING_ROWS_SCHEMA`; an empty frame when there are none). A day that landed over
+    several nights has a row per landing; transform adds them up per user."""
     from pyspark.sql import functions as F
 
     aggregates = read_table(spark, settings, AGGREGATES_TABLE)
     if aggregates is None:
-        return spark.createDataFrame([], AGGREGATES_SCHEMA)
+        return spark.createDataFrame([], LANDING_ROWS_SCHEMA)
     first, last = window(run_date, settings.drift_lookback_days)
     day, landing = F.col("dt").cast("string"), F.col("landing_dt").cast("string")
-    return combine_landings(aggregates.where((day >= first) & (day <= last) & (landing <= last)))
+    return aggregates.where((day >= first) & (day <= last) & (landing <= last)).select(*LANDING_COLUMNS)
 
 
-def fit_cohort_model(daily: DataFrame, options: DriftOptions, initial: TemporalLSTM | None = None) -> TemporalLSTM | None:
+def fit_cohort_model(
+    landings: DataFrame, days_per_user: DataFrame, options: DriftOptions, initial: TemporalLSTM | None = None
+) -> TemporalLSTM | None:
     """Collect a deterministic sample of users' sequences and fit the temporal LSTM on them.
 
     Args:
-        daily: the window's daily aggregates.
+        landings: the window's landing aggregates (:data:`LANDING_ROWS_SCHEMA`).
+        days_per_user: ``user_id``, ``days`` (days with posts in the window), one row per user.
         options: model options.
         initial: last night's model to warm-start from (None: a seeded initialisation).
 
@@ -241,16 +230,14 @@ def fit_cohort_model(daily: DataFrame, options: DriftOptions, initial: TemporalL
     from models.temporal.training import fit_temporal_model
 
     users = (
-        daily.groupBy("user_id").agg(F.count(F.lit(1)).alias("days"))
-        .where(F.col("days") >= 2)
+        days_per_user.where(F.col("days") >= 2)
         .orderBy(F.xxhash64("user_id"), "user_id")
         .limit(options.max_fit_users)
     )
-    collected = daily.join(users.select("user_id"), "user_id").toPandas()
+    collected = landings.join(F.broadcast(users.select("user_id")), "user_id").toPandas()
     if collected.empty:
         return None
-    collected = collected.sort_values(["user_id", "day"], ignore_index=True)
-    sequences = user_sequences(collected)
+    sequences = user_sequences(combine_landing_rows(collected, DECIMALS))
     return fit_temporal_model(
         [sequence.probs for sequence in sequences],
         day_gaps=[sequence.day_gaps() for sequence in sequences],
@@ -409,7 +396,7 @@ def user_buckets(users: int) -> int:
 
 
 def transform(
-    daily: DataFrame,
+    landings: DataFrame,
     *,
     run_date: dt.date,
     options: DriftOptions = DriftOptions(),
@@ -419,7 +406,7 @@ def transform(
     """Build the ``sequences`` and ``transitions`` rows of one as-of date.
 
     Args:
-        daily: the window's daily user aggregates (:data:`AGGREGATES_SCHEMA`).
+        landings: the window's landing aggregates (:data:`LANDING_ROWS_SCHEMA`, from :func:`extract`).
         run_date: the as-of date D.
         options: model and detection options.
         previous: last night's transitions (``user_id``, ``changed_at``, ``to_label``,
@@ -427,17 +414,21 @@ def transform(
         initial: the LSTM to warm-start the fit from (the last checkpoint), or None.
 
     Returns:
-        ``(sequences, transitions, model)`` with the table columns, ``dt`` = ``run_date``, and
-        the fitted LSTM (None when there was nothing to fit); sequences
-        also carry the exemplar columns (:data:`SEQUENCE_TABLE_COLUMNS` selects the table's).
-        The sequences frame is persisted (transitions are computed from it); unpersist it
-        after writing.
+        ``(sequences, transitions, model)`` with the table columns and ``dt`` = ``run_date``,
+        and the fitted LSTM (None when there was nothing to fit). The transitions are computed
+        (a small frame on the driver); the sequences are a lazy frame, computed once by
+        whoever writes them.
     """
     from pyspark.sql import functions as F
 
-    spark = daily.sparkSession
-    daily = daily.persist()
-    model = fit_cohort_model(daily.select("user_id", "day", "post_count", "probs"), options, initial)
+    spark = landings.sparkSession
+    # One row per user (small, reused for the bucket count and the fit sample).
+    days_per_user = landings.groupBy("user_id").agg(F.countDistinct("day").alias("days")).persist()
+    try:
+        users = days_per_user.count()
+        model = fit_cohort_model(landings, days_per_user, options, initial)
+    finally:
+        days_per_user.unpersist()
     payload: dict[str, Any] | None = None
     version = NO_MODEL
     if model is not None:
@@ -446,32 +437,36 @@ def transform(
         version = model_version(model)
         payload = {"version": version, "config": dataclasses.asdict(TemporalConfig.of(model)), "state": model_state(model)}
     broadcast = spark.sparkContext.broadcast(payload)
+    transition_options = options.transitions
 
     def sequences_of_users(rows: pd.DataFrame) -> pd.DataFrame:
         value = broadcast.value
-        return user_sequence_rows(rows.drop(columns="bucket"), None if value is None else _worker_model(value))
-
-    # Groups of users by a hash of the id: a group is a bucket of ~USERS_PER_GROUP users.
-    buckets = user_buckets(daily.select("user_id").distinct().count())
-    bucket = F.pmod(F.xxhash64("user_id"), F.lit(buckets))
-    working = (
-        daily.withColumn("bucket", bucket).groupBy("bucket")
-        .applyInPandas(sequences_of_users, f"{SEQUENCES_SCHEMA}, {EXEMPLAR_COLUMNS}").persist()
-    )
-    transition_options = options.transitions
+        daily = combine_landing_rows(rows, DECIMALS)
+        return user_sequence_rows(daily, None if value is None else _worker_model(value)).drop(
+            columns=["exemplar_post_ids", "exemplar_probs"], errors="ignore")
 
     def transitions_of_users(rows: pd.DataFrame) -> pd.DataFrame:
-        return user_transition_rows(rows.drop(columns="bucket"), transition_options, version)
+        value = broadcast.value
+        # the LSTM's forecasts only when the surprise enters the confidence
+        model_needed = transition_options.use_surprise and value is not None
+        daily = combine_landing_rows(rows, DECIMALS)
+        return user_transition_rows(
+            user_sequence_rows(daily, _worker_model(value) if model_needed else None), transition_options, version)
 
+    # Groups of users by a hash of the id: a group is a bucket of ~USERS_PER_GROUP users, all
+    # of a user's landing rows in one group. Two passes over the same shuffle input instead of
+    # caching the sequences between them: the cache is what ran the driver out of memory.
+    bucket = F.pmod(F.xxhash64("user_id"), F.lit(user_buckets(users)))
+    grouped = landings.withColumn("bucket", bucket).groupBy("bucket")
     unlinked_schema = TRANSITIONS_SCHEMA.rsplit(", transition_id", 1)[0]
     # few rows (flagged changes, not users or days): linking them on the driver is cheap
-    found = working.withColumn("bucket", bucket).groupBy("bucket").applyInPandas(transitions_of_users, unlinked_schema).toPandas()
-    daily.unpersist()  # ``working`` is cached now
+    found = grouped.applyInPandas(transitions_of_users, unlinked_schema).toPandas()
     found = found.sort_values(["user_id", "changed_at"], ignore_index=True)
     linked = link_transitions(found, previous, run_date.isoformat())
     transitions = spark.createDataFrame(linked, TRANSITIONS_SCHEMA) if len(linked) else spark.createDataFrame([], TRANSITIONS_SCHEMA)
     stamp = F.lit(run_date.isoformat())
-    return working.withColumn("dt", stamp), transitions.withColumn("dt", stamp), model
+    sequences = grouped.applyInPandas(sequences_of_users, SEQUENCES_SCHEMA)
+    return sequences.withColumn("dt", stamp), transitions.withColumn("dt", stamp), model
 
 
 def previous_snapshot(spark: SparkSession, settings: Settings, run_date: dt.date) -> pd.DataFrame | None:
@@ -491,11 +486,17 @@ def load(frame: DataFrame, table_path: str, run_date: dt.date) -> int:
     """Replace the ``dt`` = ``run_date`` partition of a table with ``frame``; returns its row count.
 
     An empty frame still leaves an (empty, schema-carrying) partition behind, so a rerun over
-    a window that lost its scores does not keep yesterday's rows.
+    a window that lost its scores does not keep yesterday's rows. The count is read back from
+    the written files (Parquet footers), so ``frame`` is computed once.
     """
     partition = f"dt={run_date.isoformat()}"
     replace_partitions(frame, table_path, ["dt"], partition, empty_partition=partition)
-    return frame.count()
+    return written_partition(frame.sparkSession, table_path, run_date).count()
+
+
+def written_partition(spark: SparkSession, table_path: str, run_date: dt.date) -> DataFrame:
+    """The rows a table holds for ``dt`` = ``run_date``, read back from its files."""
+    return spark.read.parquet(f"{uri(table_path)}/dt={run_date.isoformat()}")
 
 
 def run(
@@ -526,12 +527,10 @@ def run(
         extract(spark, settings, run_date), run_date=run_date, options=options,
         previous=previous_snapshot(spark, settings, run_date), initial=initial,
     )
-    try:
-        sequence_rows = load(sequences.select(*SEQUENCE_TABLE_COLUMNS), str(settings.table_path("sequences")), run_date)
-        transition_rows = load(transitions, str(settings.table_path("transitions")), run_date)
-        users = sequences.select("user_id").distinct().count()
-    finally:
-        sequences.unpersist()
+    sequences_path = str(settings.table_path("sequences"))
+    sequence_rows = load(sequences.select(*SEQUENCE_TABLE_COLUMNS), sequences_path, run_date)
+    transition_rows = load(transitions, str(settings.table_path("transitions")), run_date)
+    users = written_partition(spark, sequences_path, run_date).select("user_id").distinct().count()
     if model is not None:
         save_checkpoint(settings, run_date, model)
     return {"users": users, "sequence_rows": sequence_rows, "transitions": transition_rows,

@@ -9,6 +9,7 @@ import pytest
 from drift.sequences import (
     UserSequence,
     build_daily_sequences,
+    combine_landing_rows,
     piecewise_constant_cohort,
     to_user_sequence,
     user_sequences,
@@ -95,3 +96,48 @@ def test_user_sequences_of_many_users_equal_each_users_own_sequence() -> None:
         np.testing.assert_array_equal(sequence.exemplar_probs, expected.exemplar_probs)
     assert user_sequences(daily.iloc[:0]) == []
     assert user_sequences(daily.drop(columns=["exemplar_probs"]))[0].exemplar_post_ids is None
+
+
+def landing_row(user_id: str, day: str, posts: list[list[float]], post_ids: list[str]) -> dict[str, object]:
+    """What one landing night writes for a user-day: count, sums and the strongest post per label."""
+    matrix = np.asarray(posts)
+    strongest = [max(zip(matrix[:, label], post_ids)) for label in range(matrix.shape[1])]
+    return {"user_id": user_id, "day": day, "post_count": len(posts), "prob_sums": matrix.sum(axis=0).tolist(),
+            "exemplar_post_ids": [post_id for _, post_id in strongest], "exemplar_probs": [p for p, _ in strongest]}
+
+
+def test_landing_rows_add_up_to_the_day_as_if_it_landed_at_once() -> None:
+    rng = np.random.default_rng(3)
+    posts = {(user, day): rng.dirichlet(np.ones(7), size=int(rng.integers(1, 6))).tolist()
+             for user in ("u2", "u1") for day in ("2026-01-02", "2026-01-01", "2026-01-05")}
+    ids = {key: [f"{key[0]}-{key[1]}-{index}" for index in range(len(value))] for key, value in posts.items()}
+    # the whole day in one landing, against the day split over up to three landing nights (late posts)
+    at_once = pd.DataFrame([landing_row(*key, posts[key], ids[key]) for key in posts])
+    split_rows = []
+    for key in posts:
+        cuts = sorted(rng.choice(np.arange(1, len(posts[key]) + 1), size=min(2, len(posts[key])), replace=False))
+        for start, end in zip([0, *cuts], [*cuts, len(posts[key])]):
+            if end > start:
+                split_rows.append(landing_row(*key, posts[key][start:end], ids[key][start:end]))
+    split = pd.DataFrame(split_rows).sample(frac=1.0, random_state=0)
+    assert len(split) > len(at_once)
+    combined, reference = combine_landing_rows(split), combine_landing_rows(at_once)
+    assert list(combined["user_id"]) == ["u1"] * 3 + ["u2"] * 3
+    assert list(combined["day"]) == ["2026-01-01", "2026-01-02", "2026-01-05"] * 2
+    pd.testing.assert_frame_equal(combined, reference)
+    # the means are the posts' own means, per label the strongest post wins
+    first = posts[("u1", "2026-01-01")]
+    assert np.allclose(combined["probs"].iloc[0], np.mean(first, axis=0), atol=1e-6)
+    assert combined["post_count"].iloc[0] == len(first)
+    best = int(np.argmax(np.asarray(first)[:, 3]))
+    assert combined["exemplar_post_ids"].iloc[0][3] == f"u1-2026-01-01-{best}"
+    # what user_sequences takes
+    assert [sequence.user_id for sequence in user_sequences(combined)] == ["u1", "u2"]
+
+
+def test_landing_rows_tie_goes_to_the_larger_post_id_and_nothing_gives_the_columns() -> None:
+    rows = pd.DataFrame([landing_row("u", "2026-01-01", [JOY], ["p-1"]), landing_row("u", "2026-01-01", [JOY], ["p-2"])])
+    combined = combine_landing_rows(rows)
+    assert combined["exemplar_post_ids"].iloc[0][3] == "p-2" and combined["post_count"].iloc[0] == 2
+    empty = combine_landing_rows(rows.iloc[0:0])
+    assert empty.empty and list(empty.columns) == ["user_id", "day", "post_count", "probs", "exemplar_post_ids", "exemplar_probs"]
