@@ -76,3 +76,19 @@ def test_tuned_macro_f1_agrees_with_the_report() -> None:
     report = multilabel_report(targets, probabilities, thresholds, ("a", "b", "c", "d"))
     assert score == pytest.approx(report["macro_f1"])
     assert 0.0 < score < 1.0
+
+
+def test_tune_thresholds_takes_the_best_of_the_averaged_f1_curve() -> None:
+    rng = np.random.default_rng(1)
+    targets = rng.uniform(size=(300, 3)) < 0.2
+    probabilities = np.clip(0.35 * targets + rng.uniform(size=(300, 3)) * 0.7, 0, 1)
+    grid = np.round(np.arange(0.02, 0.96, 0.01), 2)
+    # F1 at every grid point by hand, then a moving average over 5 points each side (ends padded)
+    f1 = np.array([[2 * np.sum((probabilities[:, label] >= cut) & targets[:, label])
+                    / max(np.sum(probabilities[:, label] >= cut) + np.sum(targets[:, label]), 1) for cut in grid]
+                   for label in range(3)])
+    averaged = np.array([np.convolve(np.pad(row, 5, mode="edge"), np.ones(11) / 11, mode="valid") for row in f1])
+    assert np.array_equal(tune_thresholds(targets, probabilities), grid[averaged.argmax(axis=1)])
+    assert np.array_equal(tune_thresholds(targets, probabilities, smoothing_steps=0), grid[f1.argmax(axis=1)])
+    with pytest.raises(ValueError, match="smoothing_steps"):
+        tune_thresholds(targets, probabilities, smoothing_steps=-1)
