@@ -189,6 +189,7 @@ DESIGN_VARIANTS: dict[str, dict[str, object]] = {
     "default (equal days, level spent by length)": {},
     "days weighted by their posts": {"weigh_days_by_posts": True},
     "flat level per segment (no spending)": {"spend_level": False},
+    "same-label shifts reported too": {"require_label_change": False},
 }
 
 

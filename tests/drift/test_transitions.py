@@ -148,3 +148,18 @@ def test_weighing_days_by_posts_still_finds_the_change() -> None:
     counts = np.where(np.arange(22) % 3 == 0, 9, 1)
     found = detect_transitions(UserSequence("u", days, probs, counts), options=TransitionOptions(weigh_days_by_posts=True))
     assert found.changed_at.tolist() == ["2026-01-13"] and found.to_label.tolist() == ["sadness"]
+
+
+def test_a_shift_that_keeps_the_dominant_emotion_is_not_a_transition() -> None:
+    # anger 0.45 of the day for 12 days, then anger 0.85: significant, but anger throughout
+    rng = np.random.default_rng(4)
+    milder = np.array([0.45, 0.15, 0.05, 0.05, 0.15, 0.05, 0.10])
+    stronger = np.array([0.85, 0.05, 0.01, 0.01, 0.04, 0.01, 0.03])
+    probs = np.vstack([rng.dirichlet(60 * milder, size=12), rng.dirichlet(60 * stronger, size=10)])
+    sequence = UserSequence("u", DAYS_22, probs, np.full(22, 2))
+    assert detect_transitions(sequence).empty
+    shifts = detect_transitions(sequence, options=TransitionOptions(require_label_change=False))
+    assert shifts[["changed_at", "from_label", "to_label"]].to_dict("records") == [
+        {"changed_at": "2026-01-13", "from_label": "anger", "to_label": "anger"}
+    ]
+    assert shifts.confidence[0] >= 0.99 and shifts.magnitude[0] >= 0.1
