@@ -60,9 +60,10 @@ class TransitionOptions:
         require_label_change: report a change only when the dominant emotion changes
             (``from_label`` != ``to_label``, the default). A significant shift that keeps the
             dominant label (anger 0.5 -> 0.8 of the day) is a change of intensity, not a
-            transition from one emotion to another; on the ground-truth cohort such flags were
-            false 17 times in 19 (RESULTS.md). The segmentation still uses the split, so the
-            neighbouring transitions' before/after means stay those of their own segments.
+            transition from one emotion to another; on the ground-truth cohorts such flags were
+            false 6 times in 6 in the last snapshots, 15 in 19 over every night (RESULTS.md).
+            The segmentation still uses the split, so the neighbouring transitions'
+            before/after means stay those of their own segments.
         use_surprise: the drift job hands the temporal LSTM's surprise to
             :func:`detect_transitions` (combined into the confidence). Off by default: on the
             ground-truth cohort it cost recall and gained no precision worth it (F1 0.831 with,
