@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from drift.sequences import LANDING_COLUMNS, combine_landing_rows, user_sequences
+from drift.sequences import LANDING_COLUMNS, UserSequence, combine_landing_rows, user_sequences
 from drift.transitions import TransitionOptions, link_transitions, transition_records, transitions_frame
 from jobs.lake import local_path, read_table, replace_partitions, uri
 from jobs.settings import Settings
@@ -363,19 +363,23 @@ def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.Dat
     return frame
 
 
-def user_transition_rows(rows: pd.DataFrame, options: TransitionOptions, version: str) -> pd.DataFrame:
-    """``transitions`` rows of the users in ``rows`` (their ``sequences`` rows: one user, or a
-    bucket of them), from their surprise only when ``options.use_surprise``; one frame for all."""
-    ordered = rows.sort_values(["user_id", "day"], kind="stable")
-    surprises = ordered["surprise"].to_numpy(dtype=np.float64)
+def user_transition_rows(
+    sequences: list[UserSequence], options: TransitionOptions, version: str, model: TemporalLSTM | None = None
+) -> pd.DataFrame:
+    """``transitions`` rows of ``sequences`` (one user, or a bucket of them; one frame for all),
+    with the LSTM's surprise in the confidence only when ``options.use_surprise`` and ``model``
+    is given (the surprise rounded as the ``sequences`` table stores it)."""
+    from models.temporal.inference import step_surprise
+
     user_ids: list[str] = []
     records: list[dict[str, object]] = []
-    offset = 0
-    for sequence in user_sequences(ordered):
-        surprise = surprises[offset:offset + len(sequence)]
-        offset += len(sequence)
-        usable = options.use_surprise and not np.all(np.isnan(surprise))
-        found = transition_records(sequence, surprise if usable else None, options=options)
+    for sequence in sequences:
+        surprise = None
+        if options.use_surprise and model is not None:
+            surprise = np.round(step_surprise(model, sequence.probs, sequence.day_gaps(), sequence.post_counts), DECIMALS)
+            if np.all(np.isnan(surprise)):  # a one-day user: nothing to combine
+                surprise = None
+        found = transition_records(sequence, surprise, options=options)
         user_ids += [sequence.user_id] * len(found)
         records += found
     found = transitions_frame(records).round({"magnitude": DECIMALS, "confidence": DECIMALS})
@@ -447,11 +451,9 @@ def transform(
 
     def transitions_of_users(rows: pd.DataFrame) -> pd.DataFrame:
         value = broadcast.value
-        # the LSTM's forecasts only when the surprise enters the confidence
-        model_needed = transition_options.use_surprise and value is not None
-        daily = combine_landing_rows(rows, DECIMALS)
-        return user_transition_rows(
-            user_sequence_rows(daily, _worker_model(value) if model_needed else None), transition_options, version)
+        # the LSTM runs here only when its surprise enters the confidence
+        model = _worker_model(value) if transition_options.use_surprise and value is not None else None
+        return user_transition_rows(user_sequences(combine_landing_rows(rows, DECIMALS)), transition_options, version, model)
 
     # Groups of users by a hash of the id: a group is a bucket of ~USERS_PER_GROUP users, all
     # of a user's landing rows in one group. Two passes over the same shuffle input instead of
