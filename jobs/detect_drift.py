@@ -328,9 +328,9 @@ def _worker_model(payload: dict[str, Any]) -> TemporalLSTM:
 def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.DataFrame:
     """``sequences`` rows of the users in ``rows`` (one user, or a bucket of them): dominant
     label, the LSTM's forecast of each day from the user's earlier days and its surprise (both
-    null on the first day and without a model), plus the day's exemplar posts when ``rows``
-    carry them (for the transitions' evidence). Sorted by user and day; one frame is built for
-    all the users (per-user frames cost more than the LSTM)."""
+    null on the first day and without a model): the columns of :data:`SEQUENCES_SCHEMA`.
+    Sorted by user and day; one frame is built for all the users (per-user frames cost more
+    than the LSTM)."""
     from models.temporal.inference import forecast_and_surprise
 
     sequences = user_sequences(rows)
@@ -357,9 +357,6 @@ def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.Dat
             "forecast": pd.Series([None if np.isnan(row[0]) else row for row in np.round(forecast, DECIMALS).tolist()], dtype=object),
         }
     )
-    if sequences[0].exemplar_post_ids is not None and sequences[0].exemplar_probs is not None:
-        frame["exemplar_post_ids"] = np.concatenate([sequence.exemplar_post_ids for sequence in sequences]).tolist()
-        frame["exemplar_probs"] = np.concatenate([sequence.exemplar_probs for sequence in sequences]).tolist()
     return frame
 
 
@@ -446,8 +443,7 @@ def transform(
     def sequences_of_users(rows: pd.DataFrame) -> pd.DataFrame:
         value = broadcast.value
         daily = combine_landing_rows(rows, DECIMALS)
-        return user_sequence_rows(daily, None if value is None else _worker_model(value)).drop(
-            columns=["exemplar_post_ids", "exemplar_probs"], errors="ignore")
+        return user_sequence_rows(daily, None if value is None else _worker_model(value))
 
     def transitions_of_users(rows: pd.DataFrame) -> pd.DataFrame:
         value = broadcast.value
