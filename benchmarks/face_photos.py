@@ -18,7 +18,7 @@ aligned-crop accuracy of the same model on the whole validation split (the refer
 accuracy is held to), and peak RSS.
 
 Run: .venv/bin/python benchmarks/face_photos.py [--photos 600] [--cores 1] [--skip-cli] [--skip-spark]
-     [--levers | --classifiers | --view-sets] [--profile FILE]
+     [--levers | --detectors | --classifiers | --view-sets] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -210,6 +210,25 @@ def lever_variants(scorer) -> list[tuple[str, object]]:
     return steps
 
 
+def detector_variants(scorer, model_dir: Path) -> list[tuple[str, object]]:
+    """The shipped scorer with MediaPipe's BlazeFace (the distillation's teacher) on the area
+    reading, then on the pyramid reading, then the shipped (distilled) detector: one lever at a
+    time, emotion networks shared."""
+    from models.image.inference import load_face_detector
+
+    def with_detector(detector_settings: dict):
+        config = dataclasses.replace(scorer.config, detector=detector_settings)
+        detector = load_face_detector(config, model_dir, "cpu")
+        return type(scorer)(scorer.network, config, scorer.version, scorer.device, scorer.members, detector, scorer.int8_sessions)
+
+    mediapipe = {key: value for key, value in scorer.config.detector.items() if key not in ("weights", "shipped_weights", "resize")}
+    return [
+        ("MediaPipe BlazeFace, area resize (the distillation's teacher)", with_detector({**mediapipe, "resize": "area"})),
+        ("MediaPipe BlazeFace, pyramid resize", with_detector({**mediapipe, "resize": "pyramid"})),
+        ("distilled BlazeFace, pyramid resize (as shipped)", scorer),
+    ]
+
+
 def classifier_variants(scorer) -> list[tuple[str, object]]:
     """The shipped scorer with its emotion networks in PyTorch or int8, 2 or its own views
     (everything else, detector included, shared)."""
@@ -263,6 +282,23 @@ def view_sets(scorer, faces: np.ndarray, labels: np.ndarray, seed: int = 0) -> N
         correct = np.mean([probabilities[view] for view in views], axis=0).argmax(axis=1) == labels
         print(f"views {name:<42} all {correct.mean():.4f} | half A {correct[half].mean():.4f} | half B {correct[~half].mean():.4f} "
               f"| {len(views) * len(configs)} passes per face", flush=True)
+    # Adaptive views (config ``full_views_margin``): centre + mirror for every face, the shipped
+    # views only where the ensemble's top-two margin on those two is below the margin. The
+    # margin is picked per half as the smallest (0.05 steps) whose top label equals the
+    # all-views one on every face of that half, and checked on the other half.
+    shipped = [(o, m) for o in [(0, 0), (-2, -2), (2, 2)] for m in both]
+    first = np.mean([probabilities[view] for view in sets["centre + mirror"]], axis=0)
+    every = np.mean([probabilities[view] for view in shipped], axis=0)
+    top_two = np.sort(first, axis=1)[:, -2:]
+    margins = top_two[:, 1] - top_two[:, 0]
+    for margin in np.round(np.arange(0.05, 0.501, 0.05), 2):
+        unsure = margins < margin
+        predicted = np.where(unsure[:, None], every, first).argmax(axis=1)
+        correct, agree = predicted == labels, predicted == every.argmax(axis=1)
+        passes = len(configs) * (2 + (len(shipped) - 2) * unsure.mean())
+        print(f"adaptive views, all 6 below margin {margin:.2f}: all {correct.mean():.4f} | half A {correct[half].mean():.4f} | "
+              f"half B {correct[~half].mean():.4f} | label differs from all 6 views on A {1 - agree[half].mean():.4f}, "
+              f"B {1 - agree[~half].mean():.4f} | all views for {unsure.mean():.1%} | {passes:.1f} passes per face", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-aligned", action="store_true", help="skip the aligned-crop accuracy on the validation split")
     parser.add_argument("--levers", action="store_true",
                         help="in-process only: the loaded model, then one speed/accuracy change at a time")
+    parser.add_argument("--detectors", action="store_true",
+                        help="in-process only: MediaPipe's detector (area / pyramid resize) against the shipped distilled one")
     parser.add_argument("--classifiers", action="store_true",
                         help="in-process only: the emotion networks in PyTorch / int8 with 2 / the shipped views")
     parser.add_argument("--view-sets", action="store_true",
@@ -324,7 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         view_sets(scorer, faces, labels, args.seed)
         return 0
     contents = [photo.data for photo in photos.photos]
-    variants = lever_variants(scorer) if args.levers else classifier_variants(scorer) if args.classifiers else [("in", scorer)]
+    variants = (
+        lever_variants(scorer) if args.levers else classifier_variants(scorer) if args.classifiers
+        else detector_variants(scorer, args.model_dir) if args.detectors else [("in", scorer)]
+    )
     for name, variant in variants:
         variant.score_bytes(contents[:32])  # warm-up
         profiler = None

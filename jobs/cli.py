@@ -24,6 +24,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("train", "text"): ("jobs.commands.text:train_main", "train the text emotion LSTM on GoEmotions"),
     ("train", "text-teacher"): ("jobs.commands.text:teacher_main", "fine-tune the MiniLM text teacher on GoEmotions"),
     ("train", "image"): ("jobs.commands.image:train_main", "train the face emotion CNN on FER2013"),
+    ("train", "face-detector"): ("jobs.commands.face_detector:main", "distil the BlazeFace face detector into the faster one the scorer runs"),
     ("eval", "text"): ("jobs.commands.text:eval_main", "evaluate the text model on a GoEmotions TSV"),
     ("eval", "image"): ("jobs.commands.image:eval_main", "evaluate the face CNN on an npz or class folders"),
     ("score-text",): ("jobs.commands.text:score_main", "score a JSONL of posts' texts into parquet"),

@@ -148,24 +148,14 @@ def compare_with_tflite(path: Path, state: dict[str, torch.Tensor]) -> None:
 
 
 def export_onnx(state: dict[str, torch.Tensor], path: Path, weights_digest: str) -> None:
-    """The network with ``state`` as an ONNX graph (opset 17; batch, height and width free),
-    stamped with the digest of the safetensors it was exported from: the scorer refuses a
-    model.onnx whose stamp differs from the weights beside it."""
-    import onnx
+    """The network with ``state`` as an ONNX graph stamped with the digest of the safetensors it
+    was exported from (``jobs.commands.face_detector.export_detector_onnx``, shared with the
+    distilled detector's command)."""
+    from jobs.commands.face_detector import export_detector_onnx
 
     network = BlazeFaceBack()
     network.load_state_dict(state)
-    network.eval()
-    torch.onnx.export(
-        network, (torch.zeros(1, 1, 224, 288),), str(path), dynamo=False, opset_version=17,
-        input_names=["images"], output_names=["scores", "regressions"],
-        dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}, "scores": {0: "batch", 1: "anchors"},
-                      "regressions": {0: "batch", 1: "anchors"}},
-    )
-    graph = onnx.load(str(path))
-    stamp = graph.metadata_props.add()
-    stamp.key, stamp.value = "weights_digest", weights_digest
-    onnx.save(graph, str(path))
+    export_detector_onnx(network, path, weights_digest)
     path.chmod(0o644)
 
 

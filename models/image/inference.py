@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from models.image.blazeface import BlazeFaceBack, BlazeFaceDetector
+from models.image.blazeface import BLOCKS, BlazeFaceBack, BlazeFaceDetector
 from models.image.faces import FaceDetector, combine_by_area, crop_faces
 from models.image.decode import decode_image
 from models.image.network import FACE_SIZE, FaceEmotionCNN
@@ -59,6 +59,12 @@ class ImageModelConfig:
     # How many of the four diagonal shifts are scored (4, or 2: up-left and down-right, whose
     # mirrored views stand in for the other two; 6 views instead of 10 with the same accuracy).
     test_time_diagonals: int = 4
+    # On the int8 (CPU) path, score each face's centre crop and its mirror with every network
+    # first, and the other views only for faces whose ensemble top-two margin is below this
+    # (None: every view for every face). Picked on two halves of the validation split: from a
+    # margin of 0.30 the top label equals the all-views label on every face of either half, and
+    # about 35 % of faces need the other views (benchmarks/RESULTS.md, "adaptive views").
+    full_views_margin: float | None = None
     # Checkpoint folders (relative to this one) whose probabilities are averaged with this
     # network's at scoring time. Features always come from this (the primary) network, so
     # ``image_features`` keep one meaning and one size whatever the ensemble.
@@ -67,8 +73,9 @@ class ImageModelConfig:
     # short side JPEGs are decoded at; see ``models.image.decode.decode_image``). Empty / None:
     # the detector's defaults on a full-size decode, as the first checkpoints were scored.
     # ``{"kind": "blazeface", ...}`` picks the BlazeFace network instead (the other keys are
-    # ``BlazeFaceDetector`` arguments, and optionally ``weights``: a folder relative to this one
-    # instead of the shipped ``models/weights/face_detector``).
+    # ``BlazeFaceDetector`` arguments, and optionally ``weights``: a folder relative to this one,
+    # or ``shipped_weights``: the name of a detector folder shipped in ``models/weights``,
+    # instead of MediaPipe's ``models/weights/face_detector``).
     detector: dict = dataclasses.field(default_factory=dict)
     decode_short_side: int | None = None
     # Histogram-equalise detected crops (the first checkpoints' scoring); FER's own faces are not.
@@ -198,10 +205,20 @@ def _files_digest(paths: Sequence[Path] | None) -> str | None:
 
 
 def _detector_weights(config: ImageModelConfig, model_dir: Path | None) -> Path:
-    """The detector's safetensors file: ``weights`` relative to ``model_dir``, else the shipped one."""
+    """The detector's safetensors file: ``weights`` relative to ``model_dir``, else the folder
+    ``shipped_weights`` names among the detectors shipped with the code (``models/weights``;
+    a checkpoint trained anywhere copies the name and still finds it), else MediaPipe's."""
     if "weights" in config.detector and model_dir is None:
         raise ValueError("the detector's weights folder is relative to the model's: load the scorer with ImageScorer.load")
-    folder = Path(model_dir) / config.detector["weights"] if "weights" in config.detector else DEFAULT_DETECTOR_DIR
+    if "weights" in config.detector:
+        folder = Path(model_dir) / config.detector["weights"]
+    elif "shipped_weights" in config.detector:
+        name = str(config.detector["shipped_weights"])
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"shipped_weights names a folder in {DEFAULT_DETECTOR_DIR.parent}, got {name!r}")
+        folder = DEFAULT_DETECTOR_DIR.parent / name
+    else:
+        folder = DEFAULT_DETECTOR_DIR
     return (folder / WEIGHTS_FILE).resolve()
 
 
@@ -244,7 +261,8 @@ def load_face_detector(
     """The detector ``config.detector`` names.
 
     ``kind`` ``haar`` (the default) is OpenCV's cascade; ``blazeface`` loads
-    ``model.safetensors`` of :func:`_detector_weights` into :class:`BlazeFaceBack` on ``device``
+    ``model.safetensors`` of :func:`_detector_weights` into :class:`BlazeFaceBack` (with the
+    block layout of the ``config.json`` beside it, if any: a distilled detector) on ``device``
     and, on a CPU, the same network's ``model.onnx`` beside it into ONNX Runtime (about twice as
     fast there; on as many threads as torch uses).
     """
@@ -256,9 +274,13 @@ def load_face_detector(
         raise ValueError(f"unknown face detector kind {kind!r}; expected 'haar' or 'blazeface'")
     weights_path = _detector_weights(config, model_dir)
     settings.pop("weights", None)
+    settings.pop("shipped_weights", None)
     if not weights_path.is_file():
         raise FileNotFoundError(f"no face detector weights at {weights_path} (made by scripts/convert_blazeface.py)")
-    network = BlazeFaceBack()
+    # a distilled detector's folder names its block layout (config.json); MediaPipe's has none
+    layout_path = weights_path.with_name(CONFIG_FILE)
+    blocks = json.loads(layout_path.read_text(encoding="utf-8"))["blocks"] if layout_path.is_file() else BLOCKS
+    network = BlazeFaceBack(blocks)
     network.load_state_dict(load_file(str(weights_path)))
     torch_device = resolve_device(device)
     network.to(torch_device).to(memory_format=torch.channels_last).eval()
@@ -317,6 +339,8 @@ def _version(
         reading["detector_weights"] = detector_digest[:16]
     if int8_digest is not None:
         reading["int8_classifiers"] = int8_digest[:16]
+        if configs[0].full_views_margin is not None:  # the int8 path's adaptive views
+            reading["full_views_margin"] = configs[0].full_views_margin
     default_reading = {"detector": {}, "decode_short_side": None, "equalize_crops": True}
     reading_suffix = "" if reading == default_reading else (
         "-read" + hashlib.sha256(json.dumps(reading, sort_keys=True).encode()).hexdigest()[:6]
@@ -408,24 +432,59 @@ class ImageScorer:
         return np.mean(all_probabilities, axis=0).astype(np.float32), features
 
     def _classify_int8(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`classify_faces` through the int8 graphs: the same views, averaged the same way."""
+        """:meth:`classify_faces` through the int8 graphs: the same views, averaged the same way;
+        with ``full_views_margin``, the views past the centre crop and its mirror only for the
+        faces the ensemble is unsure of."""
         configs = [self.config] + [config for _, config in self.members]
         probabilities = np.zeros((len(faces), len(self.config.labels)), np.float64)
         features = np.zeros((len(faces), self.feature_dim), np.float32)
+        view_counts = [view_count(config.test_time_shift, diagonals=config.test_time_diagonals) for config in configs]
         # about 512 crops per pass: as fast on a CPU core as larger passes, and ONNX Runtime's
         # arena (kept for the process's life) stays small
-        faces_per_pass = max(1, 512 // max(view_count(config.test_time_shift, diagonals=config.test_time_diagonals) for config in configs))
+        faces_per_pass = max(1, 512 // max(view_counts))
+        margin = self.config.full_views_margin
         for start in range(0, len(faces), faces_per_pass):
             chunk = faces[start : start + faces_per_pass]
-            for index, (session, config) in enumerate(zip(self.int8_sessions, configs)):
-                views = view_count(config.test_time_shift, diagonals=config.test_time_diagonals)
-                chunk_probabilities, chunk_features = session.run(
-                    ["probabilities", "features"], {"faces": classifier_inputs(chunk, config)}
-                )
-                probabilities[start : start + len(chunk)] += chunk_probabilities.reshape(views, len(chunk), -1).mean(axis=0)
-                if index == 0:  # features come from the primary network, as in the PyTorch path
-                    features[start : start + len(chunk)] = chunk_features.reshape(views, len(chunk), -1).mean(axis=0)
-        return (probabilities / len(configs)).astype(np.float32), features
+            count = len(chunk)
+            # view-major inputs, one array per network: (views, N, 1, crop, crop)
+            inputs = [classifier_inputs(chunk, config).reshape(views, count, *(1, config.crop_size, config.crop_size))
+                      for config, views in zip(configs, view_counts)]
+
+            def run(index: int, view_indices: list[int], face_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                """Sums over ``view_indices`` of network ``index``'s probabilities and features."""
+                selected = inputs[index][view_indices][:, face_indices]
+                batch = np.ascontiguousarray(selected.reshape(-1, *selected.shape[2:]))
+                outputs, outputs_features = self.int8_sessions[index].run(["probabilities", "features"], {"faces": batch})
+                shape = (len(view_indices), len(face_indices))
+                return outputs.reshape(*shape, -1).sum(axis=0), outputs_features.reshape(*shape, -1).sum(axis=0)
+
+            everyone = np.arange(count)
+            if margin is None:
+                sums = [run(index, list(range(views)), everyone) for index, views in enumerate(view_counts)]
+                chunk_probabilities = sum(total / views for (total, _), views in zip(sums, view_counts))
+                chunk_features = sums[0][1] / view_counts[0]
+            else:
+                # the centre crop and its mirror (view-major: the mirrored views follow the unmirrored ones)
+                first = [[0, views // 2] if views > 1 else [0] for views in view_counts]
+                sums = [run(index, first[index], everyone) for index in range(len(configs))]
+                partial = sum(total / len(first[index]) for index, (total, _) in enumerate(sums)) / len(configs)
+                top_two = np.sort(partial, axis=1)[:, -2:]
+                unsure = np.flatnonzero(top_two[:, 1] - top_two[:, 0] < margin)
+                means = [[total / len(first[index]), network_features / len(first[index])]
+                         for index, (total, network_features) in enumerate(sums)]
+                if unsure.size:
+                    for index, views in enumerate(view_counts):
+                        rest = [view for view in range(views) if view not in first[index]]
+                        if not rest:
+                            continue
+                        total, network_features = run(index, rest, unsure)
+                        means[index][0][unsure] = (sums[index][0][unsure] + total) / views
+                        means[index][1][unsure] = (sums[index][1][unsure] + network_features) / views
+                chunk_probabilities = sum(mean for mean, _ in means)
+                chunk_features = means[0][1]
+            probabilities[start : start + count] = chunk_probabilities / len(configs)
+            features[start : start + count] = chunk_features  # the primary network's, as in the PyTorch path
+        return probabilities.astype(np.float32), features
 
     def score_bytes(self, images: Sequence[bytes | None], batch_size: int = 128) -> pd.DataFrame:
         """Score encoded images (PNG/JPEG/GIF/... bytes; ``None`` for a post without image).

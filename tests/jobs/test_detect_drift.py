@@ -123,6 +123,29 @@ def test_run_writes_sequences_and_transitions(spark, lake_settings) -> None:
     assert len(record.transition_id) == 16 and record.first_flagged_dt == "2026-01-20"
 
 
+def test_the_lstms_surprise_enters_the_confidence_when_asked(spark, lake_settings) -> None:
+    """``use_surprise``: the transitions pass runs the night's fitted LSTM and combines (Fisher)
+    the rank p-value of the surprise on the change's first day, the one the sequences table
+    stores, with the split's own p-value; without it the confidence is the split's alone."""
+    from drift.transitions import TransitionOptions, combine_p_values, surprise_p_value
+    from jobs.detect_drift import DriftOptions
+
+    run(spark, lake_settings, RUN_DATE, DriftOptions())
+    plain = read(spark, lake_settings, "transitions").iloc[0]
+    counts = run(spark, lake_settings, RUN_DATE, DriftOptions(transitions=TransitionOptions(use_surprise=True)))
+    assert counts["transitions"] == 1
+    with_surprise = read(spark, lake_settings, "transitions").iloc[0]
+    assert (with_surprise.user_id, with_surprise.changed_at, with_surprise.to_label) == ("changer", "2026-01-11", "sadness")
+    sequences = read(spark, lake_settings, "sequences")
+    changer = sequences[sequences.user_id == "changer"].reset_index(drop=True)
+    surprise = changer.surprise.to_numpy(dtype=float)
+    p_surprise = surprise_p_value(surprise, changer.day.tolist().index("2026-01-11"))
+    assert p_surprise is not None
+    expected = 1.0 - combine_p_values([1.0 - plain.confidence, p_surprise])
+    assert with_surprise.confidence == pytest.approx(expected, abs=1e-4)
+    assert with_surprise.confidence != plain.confidence
+
+
 def test_rerun_is_identical_and_empty_window_writes_zero(spark, lake_settings, monkeypatch) -> None:
     from pyspark.testing import assertDataFrameEqual
 

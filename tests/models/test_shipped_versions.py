@@ -25,4 +25,4 @@ def test_shipped_image_model_version_is_unchanged() -> None:
     from models.image import load_image_scorer
 
     scorer = load_image_scorer(REPO_ROOT / "models" / "weights" / "image", device="cpu")
-    assert scorer.version == "image-cnn-v1+608f5cdd-shift2d2-x3-read9e583d"
+    assert scorer.version == "image-cnn-v1+608f5cdd-shift2d2-x3-read698a65"

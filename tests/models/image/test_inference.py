@@ -329,6 +329,34 @@ def test_on_a_cpu_the_networks_run_as_int8_graphs_that_agree_with_pytorch(scorer
     assert correlation > 0.98
 
 
+def test_adaptive_views_score_the_other_views_only_for_unsure_faces(scorer, fer_faces) -> None:
+    """``full_views_margin``: a face whose centre-and-mirror ensemble mean has a clear top label
+    keeps it; the others get every view. No margin (or an infinite one) scores every view."""
+    pytest.importorskip("onnxruntime")
+    import dataclasses
+
+    assert scorer.int8_sessions is not None and scorer.config.full_views_margin == 0.3
+
+    def with_margin(margin):
+        config = dataclasses.replace(scorer.config, full_views_margin=margin)
+        return ImageScorer(scorer.network, config, scorer.version, scorer.device, scorer.members, scorer.detector, scorer.int8_sessions)
+
+    images, labels = fer_faces
+    _, validation = stratified_split(labels, 0.1, seed=0)
+    faces = images[validation[::8]]  # 359 faces
+    every_view, every_features = with_margin(None).classify_faces(faces)
+    infinite, infinite_features = with_margin(float("inf")).classify_faces(faces)
+    assert np.allclose(infinite, every_view, atol=1e-6) and np.allclose(infinite_features, every_features, atol=1e-5)
+    two_views, _ = with_margin(0.0).classify_faces(faces)  # nobody is unsure: centre and mirror only
+    adaptive, _ = scorer.classify_faces(faces)
+    sorted_two = np.sort(two_views, axis=1)
+    sure = sorted_two[:, -1] - sorted_two[:, -2] >= 0.3
+    assert 0.3 < sure.mean() < 0.9
+    assert np.allclose(adaptive[sure], two_views[sure], atol=1e-6) and np.allclose(adaptive[~sure], every_view[~sure], atol=1e-6)
+    assert not np.allclose(two_views, every_view, atol=1e-3)  # the other views do change the scores
+    assert np.mean(adaptive.argmax(axis=1) == every_view.argmax(axis=1)) >= 0.99
+
+
 def test_int8_graphs_are_in_the_version_and_must_match_their_weights(scorer, tmp_path) -> None:
     import shutil
 
