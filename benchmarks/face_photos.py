@@ -286,7 +286,7 @@ def view_sets(scorer, faces: np.ndarray, labels: np.ndarray, seed: int = 0) -> N
     # views only where the ensemble's top-two margin on those two is below the margin. The
     # margin is picked per half as the smallest (0.05 steps) whose top label equals the
     # all-views one on every face of that half, and checked on the other half.
-    shipped = [(o, m) for o in [(0, 0), (-2, -2), (2, 2)] for m in both]
+    shipped = sets["centre + up-left + down-right, mirrored"]
     first = np.mean([probabilities[view] for view in sets["centre + mirror"]], axis=0)
     every = np.mean([probabilities[view] for view in shipped], axis=0)
     top_two = np.sort(first, axis=1)[:, -2:]

@@ -458,30 +458,23 @@ class ImageScorer:
                 shape = (len(view_indices), len(face_indices))
                 return outputs.reshape(*shape, -1).sum(axis=0), outputs_features.reshape(*shape, -1).sum(axis=0)
 
-            everyone = np.arange(count)
-            if margin is None:
-                sums = [run(index, list(range(views)), everyone) for index, views in enumerate(view_counts)]
-                chunk_probabilities = sum(total / views for (total, _), views in zip(sums, view_counts))
-                chunk_features = sums[0][1] / view_counts[0]
-            else:
-                # the centre crop and its mirror (view-major: the mirrored views follow the unmirrored ones)
-                first = [[0, views // 2] if views > 1 else [0] for views in view_counts]
-                sums = [run(index, first[index], everyone) for index in range(len(configs))]
-                partial = sum(total / len(first[index]) for index, (total, _) in enumerate(sums)) / len(configs)
-                top_two = np.sort(partial, axis=1)[:, -2:]
+            # every view, or (adaptive) the centre crop and its mirror first: view-major, the
+            # mirrored views follow the unmirrored ones
+            first = [list(range(views)) if margin is None else [0, views // 2] for views in view_counts]
+            sums = [run(index, first[index], np.arange(count)) for index in range(len(configs))]
+            means = [[total / len(first[index]), network_features / len(first[index])]
+                     for index, (total, network_features) in enumerate(sums)]
+            if margin is not None:
+                top_two = np.sort(sum(mean for mean, _ in means) / len(configs), axis=1)[:, -2:]
                 unsure = np.flatnonzero(top_two[:, 1] - top_two[:, 0] < margin)
-                means = [[total / len(first[index]), network_features / len(first[index])]
-                         for index, (total, network_features) in enumerate(sums)]
-                if unsure.size:
-                    for index, views in enumerate(view_counts):
-                        rest = [view for view in range(views) if view not in first[index]]
-                        if not rest:
-                            continue
+                for index, views in enumerate(view_counts):
+                    rest = [view for view in range(views) if view not in first[index]]
+                    if unsure.size and rest:
                         total, network_features = run(index, rest, unsure)
                         means[index][0][unsure] = (sums[index][0][unsure] + total) / views
                         means[index][1][unsure] = (sums[index][1][unsure] + network_features) / views
-                chunk_probabilities = sum(mean for mean, _ in means)
-                chunk_features = means[0][1]
+            chunk_probabilities = sum(mean for mean, _ in means)
+            chunk_features = means[0][1]
             probabilities[start : start + count] = chunk_probabilities / len(configs)
             features[start : start + count] = chunk_features  # the primary network's, as in the PyTorch path
         return probabilities.astype(np.float32), features
