@@ -64,7 +64,7 @@ def build_daily_sequences(scores: pd.DataFrame) -> pd.DataFrame:
 LANDING_COLUMNS: tuple[str, ...] = ("user_id", "day", "post_count", "prob_sums", "exemplar_post_ids", "exemplar_probs")
 
 
-def combine_landing_rows(rows: pd.DataFrame, decimals: int = 6) -> pd.DataFrame:
+def combine_landing_rows(rows: pd.DataFrame, decimals: int = 6, *, exemplars: bool = True) -> pd.DataFrame:
     """Add up per user and day the rows that several landing days wrote for it.
 
     A day's posts can land over several nights (late posts), and each landing night wrote its
@@ -76,14 +76,18 @@ def combine_landing_rows(rows: pd.DataFrame, decimals: int = 6) -> pd.DataFrame:
             ``exemplar_probs`` hold 7 values each (LABELS order). Any other column is ignored.
         decimals: the mean distribution and the exemplar probabilities are rounded to this
             many decimals (so sums taken in another order write the same values).
+        exemplars: False leaves the exemplar columns out (and their per-label maxima
+            uncomputed): the sequences pass and the LSTM's fit sample never cite posts, and at
+            100,000 users building those object arrays cost more than the sums.
 
     Returns:
         One row per user and day, sorted by user then day, with ``user_id``, ``day``,
         ``post_count``, ``probs`` (the day's mean distribution, renormalised),
         ``exemplar_post_ids`` and ``exemplar_probs`` (per label, the strongest post over all the
-        landing rows; ties go to the larger post id). What ``user_sequences`` takes.
+        landing rows; ties go to the larger post id; absent when ``exemplars`` is False). What
+        ``user_sequences`` takes.
     """
-    columns = ("user_id", "day", "post_count", "probs", "exemplar_post_ids", "exemplar_probs")
+    columns = ("user_id", "day", "post_count", "probs") + (("exemplar_post_ids", "exemplar_probs") if exemplars else ())
     if rows.empty:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in columns}).astype({"post_count": "int64"})
     ordered = rows.sort_values(["user_id", "day"], kind="stable", ignore_index=True)
@@ -94,6 +98,10 @@ def combine_landing_rows(rows: pd.DataFrame, decimals: int = 6) -> pd.DataFrame:
     ends = np.r_[starts[1:], len(ordered)]
     sums = np.add.reduceat(np.asarray(ordered["prob_sums"].tolist(), dtype=np.float64).reshape(-1, NUM_LABELS), starts, axis=0)
     post_counts = np.add.reduceat(ordered["post_count"].to_numpy(dtype=np.int64), starts)
+    means = np.round(sums / sums.sum(axis=1, keepdims=True), decimals)
+    daily = {"user_id": user_ids[starts], "day": days[starts], "post_count": post_counts, "probs": means.tolist()}
+    if not exemplars:
+        return pd.DataFrame(daily)
     exemplar_ids = np.array([list(row) for row in ordered["exemplar_post_ids"]], dtype=object).reshape(-1, NUM_LABELS)
     exemplar_probs = np.asarray(ordered["exemplar_probs"].tolist(), dtype=np.float64).reshape(-1, NUM_LABELS)
     if len(starts) < len(ordered):  # some day landed more than once: the strongest post of each label
@@ -105,16 +113,8 @@ def combine_landing_rows(rows: pd.DataFrame, decimals: int = 6) -> pd.DataFrame:
             chosen[:, label] = order[ends - 1]
         exemplar_ids = np.take_along_axis(exemplar_ids, chosen, axis=0)
         exemplar_probs = np.take_along_axis(exemplar_probs, chosen, axis=0)
-    means = np.round(sums / sums.sum(axis=1, keepdims=True), decimals)
     return pd.DataFrame(
-        {
-            "user_id": user_ids[starts],
-            "day": days[starts],
-            "post_count": post_counts,
-            "probs": means.tolist(),
-            "exemplar_post_ids": exemplar_ids.tolist(),
-            "exemplar_probs": np.round(exemplar_probs, decimals).tolist(),
-        }
+        daily | {"exemplar_post_ids": exemplar_ids.tolist(), "exemplar_probs": np.round(exemplar_probs, decimals).tolist()}
     )
 
 

@@ -237,7 +237,7 @@ def fit_cohort_model(
     collected = landings.join(F.broadcast(users.select("user_id")), "user_id").toPandas()
     if collected.empty:
         return None
-    sequences = user_sequences(combine_landing_rows(collected, DECIMALS))
+    sequences = user_sequences(combine_landing_rows(collected, DECIMALS, exemplars=False))
     return fit_temporal_model(
         [sequence.probs for sequence in sequences],
         day_gaps=[sequence.day_gaps() for sequence in sequences],
@@ -442,7 +442,7 @@ def transform(
 
     def sequences_of_users(rows: pd.DataFrame) -> pd.DataFrame:
         value = broadcast.value
-        daily = combine_landing_rows(rows, DECIMALS)
+        daily = combine_landing_rows(rows, DECIMALS, exemplars=False)
         return user_sequence_rows(daily, None if value is None else _worker_model(value))
 
     def transitions_of_users(rows: pd.DataFrame) -> pd.DataFrame:

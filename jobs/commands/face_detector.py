@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         if done % 4000 < 16 or done == total:
             print(f"teacher outputs {done}/{total} ({time.perf_counter() - started:.0f} s)", flush=True)
 
-    teacher_scores, teacher_regressions = network_outputs(teacher._run, inputs, progress=teacher_progress)
+    teacher_scores, teacher_regressions = network_outputs(teacher.run_network, inputs, progress=teacher_progress)
     keep = [int(value) for value in args.keep.split(",")]
     student = pruned_detector(teacher.network.cpu(), keep)
 

@@ -285,7 +285,7 @@ class BlazeFaceDetector:
         for shape, indices in by_shape.items():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
-                scores, regressions = self._run(np.stack([prepared[index][0] for index in chunk]))
+                scores, regressions = self.run_network(np.stack([prepared[index][0] for index in chunk]))
                 for position, index in enumerate(chunk):
                     outputs[index] = (scores[position], regressions[position])
         results = []
@@ -301,8 +301,12 @@ class BlazeFaceDetector:
         canvas, scale = network_input(gray, self.short_side, self.max_long_side, self.resize)
         return canvas, (scale, gray.shape[1], gray.shape[0])
 
-    def _run(self, canvases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(scores (N, A), regressions (N, A, 16)) of the network on (N, H, W) uint8 inputs."""
+    def run_network(self, canvases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scores (N, A), regressions (N, A, 16)) of the network on (N, H, W) uint8 inputs.
+
+        The raw anchors before decoding and suppression: what `emodrift train face-detector`
+        distils a smaller detector from.
+        """
         if self.onnx_session is not None:
             inputs = (canvases.astype(np.float32) / np.float32(127.5) - np.float32(1.0))[:, None]
             scores, regressions = self.onnx_session.run(["scores", "regressions"], {"images": inputs})

@@ -143,7 +143,7 @@ def network_outputs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores (N, A) float32, regressions (N, A, 16) float16) of a detector's network on
     (N, H, W) uint8 inputs; ``run`` maps a (n, H, W) uint8 batch to its (scores, regressions)
-    (``BlazeFaceDetector._run``: ONNX Runtime on a CPU, PyTorch on a GPU). Float16 halves the
+    (``BlazeFaceDetector.run_network``: ONNX Runtime on a CPU, PyTorch on a GPU). Float16 halves the
     regressions' memory; they are pixels of a 224 px input, so its 0.1 px error is harmless."""
     scores, regressions = [], []
     for start in range(0, len(inputs), batch_size):

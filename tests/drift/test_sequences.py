@@ -133,6 +133,11 @@ def test_landing_rows_add_up_to_the_day_as_if_it_landed_at_once() -> None:
     assert combined["exemplar_post_ids"].iloc[0][3] == f"u1-2026-01-01-{best}"
     # what user_sequences takes
     assert [sequence.user_id for sequence in user_sequences(combined)] == ["u1", "u2"]
+    # without exemplars: the same days and sums, no exemplar columns, sequences without evidence
+    bare = combine_landing_rows(split, exemplars=False)
+    assert list(bare.columns) == ["user_id", "day", "post_count", "probs"]
+    pd.testing.assert_frame_equal(bare, combined[list(bare.columns)])
+    assert all(sequence.exemplar_post_ids is None for sequence in user_sequences(bare))
 
 
 def test_landing_rows_tie_goes_to_the_larger_post_id_and_nothing_gives_the_columns() -> None:
@@ -141,3 +146,4 @@ def test_landing_rows_tie_goes_to_the_larger_post_id_and_nothing_gives_the_colum
     assert combined["exemplar_post_ids"].iloc[0][3] == "p-2" and combined["post_count"].iloc[0] == 2
     empty = combine_landing_rows(rows.iloc[0:0])
     assert empty.empty and list(empty.columns) == ["user_id", "day", "post_count", "probs", "exemplar_post_ids", "exemplar_probs"]
+    assert list(combine_landing_rows(rows.iloc[0:0], exemplars=False).columns) == ["user_id", "day", "post_count", "probs"]

@@ -150,7 +150,7 @@ def test_a_distilled_folder_loads_with_its_block_layout(tmp_path: Path, teacher:
     assert len(loaded.network.blocks) == len(keep) and loaded.onnx_session is not None
     photo = np.random.default_rng(6).integers(0, 256, (300, 400)).astype(np.uint8)
     torch_only = BlazeFaceDetector(loaded.network)
-    assert np.allclose(loaded._run(photo[None, :224, :288])[0], torch_only._run(photo[None, :224, :288])[0], atol=1e-3)
+    assert np.allclose(loaded.run_network(photo[None, :224, :288])[0], torch_only.run_network(photo[None, :224, :288])[0], atol=1e-3)
 
 
 def test_the_shipped_distilled_detector_finds_what_the_teacher_finds(teacher: BlazeFaceBack, shared_data: Path) -> None:
