@@ -331,20 +331,15 @@ def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.Dat
     null on the first day and without a model): the columns of :data:`SEQUENCES_SCHEMA`.
     Sorted by user and day; one frame is built for all the users (per-user frames cost more
     than the LSTM)."""
-    from models.temporal.inference import forecast_and_surprise
-
     sequences = user_sequences(rows)
     if not sequences:
         return pd.DataFrame({column.split()[0]: pd.Series(dtype=object) for column in SEQUENCES_SCHEMA.split(", ")})
     surprise = np.full(len(rows), np.nan)
     forecast = np.full((len(rows), NUM_LABELS), np.nan)
-    offset = 0
-    for sequence in sequences:
-        if model is not None:
-            predicted, user_surprise = forecast_and_surprise(model, sequence.probs, sequence.day_gaps(), sequence.post_counts)
-            surprise[offset:offset + len(sequence)] = user_surprise
-            forecast[offset:offset + len(sequence)] = predicted
-        offset += len(sequence)
+    if model is not None:
+        predictions = _forecasts(model, sequences)
+        surprise = np.concatenate([user_surprise for _, user_surprise in predictions])
+        forecast = np.concatenate([user_forecast for user_forecast, _ in predictions])
     probs = np.concatenate([sequence.probs for sequence in sequences])
     frame = pd.DataFrame(
         {
@@ -360,22 +355,33 @@ def user_sequence_rows(rows: pd.DataFrame, model: TemporalLSTM | None) -> pd.Dat
     return frame
 
 
+def _forecasts(model: TemporalLSTM, sequences: list[UserSequence]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(forecast, surprise) of every user of a bucket, the users batched through the LSTM."""
+    from models.temporal.inference import forecasts_and_surprises
+
+    return forecasts_and_surprises(
+        model,
+        [sequence.probs for sequence in sequences],
+        [sequence.day_gaps() for sequence in sequences],
+        [sequence.post_counts for sequence in sequences],
+    )
+
+
 def user_transition_rows(
     sequences: list[UserSequence], options: TransitionOptions, version: str, model: TemporalLSTM | None = None
 ) -> pd.DataFrame:
     """``transitions`` rows of ``sequences`` (one user, or a bucket of them; one frame for all),
     with the LSTM's surprise in the confidence only when ``options.use_surprise`` and ``model``
     is given (the surprise rounded as the ``sequences`` table stores it)."""
-    from models.temporal.inference import step_surprise
-
+    surprises: list[np.ndarray | None] = [None] * len(sequences)
+    if options.use_surprise and model is not None:
+        # the same call on the same bucket as the sequences pass: the same surprise it stores
+        surprises = [np.round(user_surprise, DECIMALS) for _, user_surprise in _forecasts(model, sequences)]
     user_ids: list[str] = []
     records: list[dict[str, object]] = []
-    for sequence in sequences:
-        surprise = None
-        if options.use_surprise and model is not None:
-            surprise = np.round(step_surprise(model, sequence.probs, sequence.day_gaps(), sequence.post_counts), DECIMALS)
-            if np.all(np.isnan(surprise)):  # a one-day user: nothing to combine
-                surprise = None
+    for sequence, surprise in zip(sequences, surprises, strict=True):
+        if surprise is not None and np.all(np.isnan(surprise)):  # a one-day user: nothing to combine
+            surprise = None
         found = transition_records(sequence, surprise, options=options)
         user_ids += [sequence.user_id] * len(found)
         records += found

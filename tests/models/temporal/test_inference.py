@@ -11,6 +11,8 @@ import torch
 
 from models.temporal.inference import (
     IncompatibleCheckpoint,
+    forecast_and_surprise,
+    forecasts_and_surprises,
     load_temporal_model,
     predict_next,
     save_temporal_model,
@@ -58,6 +60,28 @@ def test_post_counts_and_gaps_change_the_forecast() -> None:
     assert first.shape == (11, 7) and np.allclose(first.sum(axis=1), 1.0, atol=1e-5)
     assert not np.allclose(first, predict_next(model, sequences[0], post_counts=counts[0][::-1].copy()))
     assert not np.allclose(first, predict_next(model, sequences[0], np.full(12, 3.0), counts[0]))
+
+
+def test_users_batched_through_the_network_get_their_own_forecasts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.temporal.inference as inference
+
+    rng = np.random.default_rng(1)
+    lengths = [1, 2, 9, 30, 5, 30, 17]
+    sequences = [rng.dirichlet(np.ones(7), size=length) for length in lengths]
+    gaps = [rng.integers(1, 4, size=length) for length in lengths]
+    counts = [rng.integers(1, 9, size=length) for length in lengths]
+    model = fit_temporal_model(sequences[2:], day_gaps=gaps[2:], post_counts=counts[2:], epochs=2, seed=0)
+    with torch.no_grad():  # a correction that reads the LSTM, so padding would show if it leaked
+        model.head.weight.normal_(0.0, 0.5)
+    monkeypatch.setattr(inference, "USERS_PER_CALL", 3)  # chunks of 3, 3 and 1: padded to different lengths
+    batched = forecasts_and_surprises(model, sequences, gaps, counts)
+    for sequence, user_gaps, user_counts, (forecast, surprise) in zip(sequences, gaps, counts, batched, strict=True):
+        alone_forecast, alone_surprise = forecast_and_surprise(model, sequence, user_gaps, user_counts)
+        assert forecast.shape == (len(sequence), 7) and np.isnan(surprise[0])
+        # float32 matrix products may round differently with another batch shape: 1e-6 apart at most
+        np.testing.assert_allclose(forecast, alone_forecast, atol=1e-6, equal_nan=True)
+        np.testing.assert_allclose(surprise, alone_surprise, atol=1e-6, equal_nan=True)
+    assert forecasts_and_surprises(model, []) == []
 
 
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None:
