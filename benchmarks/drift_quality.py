@@ -21,8 +21,8 @@
    proposal's confidence (the same detector at level 0.5, magnitude filter off) against the
    share that is true.
 4. ``--design``: the detection design choices, rerun offline on every snapshot's ``sequences``
-   (no surprise), each on both halves of the users: the default against days weighted by their
-   posts and against a flat test level per segment (no spending by length).
+   (no surprise), each on both halves of the users: the default (days weighted by their posts)
+   against every day alike and against a flat test level per segment (no spending by length).
 
 Run: .venv/bin/python benchmarks/drift_quality.py [--users 60] [--days 35] [--seed 11]
      [--work /tmp/emodrift-drift-quality] [--reuse] [--refit-surprise] [--output results.json]
@@ -186,8 +186,8 @@ def null_false_alarms(latest: pd.DataFrame, options: TransitionOptions, rounds: 
 
 
 DESIGN_VARIANTS: dict[str, dict[str, object]] = {
-    "default (equal days, level spent by length)": {},
-    "days weighted by their posts": {"weigh_days_by_posts": True},
+    "default (days weighted by their posts, level spent by length)": {},
+    "every day alike (the default until 2026-12-01)": {"weigh_days_by_posts": False},
     "flat level per segment (no spending)": {"spend_level": False},
     "same-label shifts reported too": {"require_label_change": False},
 }

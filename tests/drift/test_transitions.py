@@ -146,8 +146,28 @@ def test_linking_keeps_a_changes_id_while_its_date_moves() -> None:
 def test_weighing_days_by_posts_still_finds_the_change() -> None:
     probs, days = joy_then_sadness(2), DAYS_22
     counts = np.where(np.arange(22) % 3 == 0, 9, 1)
-    found = detect_transitions(UserSequence("u", days, probs, counts), options=TransitionOptions(weigh_days_by_posts=True))
-    assert found.changed_at.tolist() == ["2026-01-13"] and found.to_label.tolist() == ["sadness"]
+    assert TransitionOptions().weigh_days_by_posts  # the default
+    for weigh in (True, False):
+        found = detect_transitions(UserSequence("u", days, probs, counts), options=TransitionOptions(weigh_days_by_posts=weigh))
+        assert found.changed_at.tolist() == ["2026-01-13"] and found.to_label.tolist() == ["sadness"]
+
+
+def test_a_heavy_posting_day_outweighs_a_one_post_day() -> None:
+    # joy throughout on the 12-post days; after day 11 the one-post days in between read
+    # sadness (two posts in 14 of those days): every day alike sees a shift there,
+    # posts-weighted days see that most of the user's posts never moved.
+    rng = np.random.default_rng(5)
+    joy = np.array([0.05, 0.02, 0.02, 0.75, 0.06, 0.05, 0.05])
+    sad = np.array([0.05, 0.02, 0.02, 0.06, 0.75, 0.05, 0.05])
+    counts = np.where(np.arange(22) % 3 == 0, 12, 1)
+    means = [sad if day >= 11 and counts[day] == 1 else joy for day in range(22)]
+    probs = np.vstack([rng.dirichlet(80 * mean) for mean in means])
+    sequence = UserSequence("u", DAYS_22, probs, counts)
+    # every split reported, so the segmentation itself shows (the described means are
+    # post-weighted either way: joy on both sides)
+    unfiltered = {"require_label_change": False, "min_magnitude": 0.0}
+    assert detect_transitions(sequence, options=TransitionOptions(weigh_days_by_posts=False, **unfiltered)).changed_at.tolist() == ["2026-01-12"]
+    assert detect_transitions(sequence, options=TransitionOptions(**unfiltered)).empty
 
 
 def test_a_shift_that_keeps_the_dominant_emotion_is_not_a_transition() -> None:
