@@ -66,8 +66,9 @@ class TransitionOptions:
             before/after means stay those of their own segments.
         use_surprise: the drift job hands the temporal LSTM's surprise to
             :func:`detect_transitions` (combined into the confidence). Off by default: on the
-            ground-truth cohort it cost recall and gained no precision worth it (F1 0.831 with,
-            0.850 without; benchmarks/RESULTS.md), so the LSTM serves as the forecaster only.
+            issue-sized ground-truth cohort it cost recall and gained no precision worth it (F1
+            0.846 with, 0.854 without; the small cohort 0.850 / 0.840; benchmarks/RESULTS.md),
+            so the LSTM serves as the forecaster only.
     """
 
     # 0.95: the false-alarm budget of 5 per 100 stable user-months, for windows of at least a
