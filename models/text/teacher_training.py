@@ -36,11 +36,11 @@ class TeacherOptions:
     word pieces, median 19).
     """
 
-    trainable_layers: int = 2
+    trainable_layers: int = 6
     attention_dim: int = 128
     dropout: float = 0.1
     max_tokens: int = 64
-    epochs: int = 1
+    epochs: int = 3
     batch_size: int = 32
     learning_rate: float = 1e-4
     head_learning_rate: float = 1e-3
