@@ -126,7 +126,7 @@ def refit_surprise(latest: pd.DataFrame, seed: int) -> pd.DataFrame:
     import torch
 
     from drift.sequences import user_sequences
-    from models.temporal.inference import forecast_and_surprise
+    from models.temporal.inference import forecasts_and_surprises
     from models.temporal.training import fit_temporal_model
 
     torch.set_num_threads(1)
@@ -136,9 +136,12 @@ def refit_surprise(latest: pd.DataFrame, seed: int) -> pd.DataFrame:
     model = fit_temporal_model([sequence.probs for sequence in fitted],
                                day_gaps=[sequence.day_gaps() for sequence in fitted],
                                post_counts=[sequence.post_counts for sequence in fitted], seed=seed)
+    # the drift job's batched call, so the surprise matches what the job would store
+    predictions = forecasts_and_surprises(model, [sequence.probs for sequence in sequences],
+                                          [sequence.day_gaps() for sequence in sequences],
+                                          [sequence.post_counts for sequence in sequences])
     surprise = {}
-    for sequence in sequences:
-        values = forecast_and_surprise(model, sequence.probs, sequence.day_gaps(), sequence.post_counts)[1]
+    for sequence, (_, values) in zip(sequences, predictions, strict=True):
         surprise.update({(sequence.user_id, day): value for day, value in zip(sequence.days, values)})
     refitted = ordered.copy()
     refitted["surprise"] = [surprise[(user_id, day)] for user_id, day in zip(ordered["user_id"], ordered["day"])]
