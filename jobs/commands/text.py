@@ -66,7 +66,7 @@ def train_main(argv: list[str] | None = None) -> int:
         help="folder keeping each teacher's sigmoids per (teacher version, texts): a rerun reuses them instead of rescoring",
     )
     parser.add_argument("--teacher-weight", type=float, default=0.5, help="teacher's share in a comment's target (with --teacher)")
-    parser.add_argument("--augment-share", type=float, default=0.5, help="share of comments that get a noisy variant (with --teacher)")
+    parser.add_argument("--augment-share", type=float, default=0.5, help="noisy variants per comment, on average (0.5: half the comments get one; 2: each gets two) (with --teacher)")
     args = parser.parse_args(argv)
 
     from models.text.checkpoint import TOKENIZER_FILE
@@ -293,8 +293,9 @@ def model_card(metrics: dict[str, object]) -> str:
             f"- Distilled from {_teachers_phrase(distillation)}: each of the {distillation['comments']} training "
             f"comments' targets is {distillation['teacher_weight']} x the teacher's sigmoids + "
             f"{1 - distillation['teacher_weight']:.2g} x the gold labels; {distillation['variants']} noisy variants "
-            "(emoji, hashtags, mentions, casing, elongation, typos, word dropout; `models/text/augment.py`) of "
-            f"{distillation['augment_share']:.0%} of the comments carry the teacher's sigmoids alone. Labelling took "
+            "(emoji, hashtags, mentions, casing, elongation, typos, word dropout, spans of the comment; "
+            f"`models/text/augment.py`; {distillation['augment_share']:g} per comment on average) carry the "
+            "teacher's sigmoids alone. Labelling took "
             f"{distillation['teacher_seconds']:.0f} s.",
             "",
         ]

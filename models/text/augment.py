@@ -114,6 +114,21 @@ def drop_words(text: str, rng: np.random.Generator, share: float = 0.15) -> str:
     return " ".join(kept or [words[int(rng.integers(0, len(words)))]])
 
 
+def sample_span(text: str, rng: np.random.Generator) -> str:
+    """Keep one contiguous run of 40 % or more of the words (texts of four words or more).
+
+    N-gram sampling (Tang et al. 2019, "Distilling task-specific knowledge from BERT into
+    simple neural networks"): the teacher labels part of a comment, so the student learns what
+    each phrase carries instead of the whole comment's label.
+    """
+    words = _words(text)
+    if len(words) < 4:
+        return text
+    length = int(rng.integers(max(2, int(np.ceil(0.4 * len(words)))), len(words)))
+    start = int(rng.integers(0, len(words) - length + 1))
+    return " ".join(words[start : start + length])
+
+
 AUGMENTATIONS: dict[str, Callable[[str, np.random.Generator], str]] = {
     "emoji": add_emoji,
     "hashtag": add_hashtag,
@@ -122,6 +137,7 @@ AUGMENTATIONS: dict[str, Callable[[str, np.random.Generator], str]] = {
     "elongation": elongate,
     "typo": add_typo,
     "word_dropout": drop_words,
+    "span": sample_span,
 }
 
 
@@ -135,22 +151,30 @@ def augment_text(text: str, rng: np.random.Generator, *, most_edits: int = 3) ->
 
 
 def augmented_variants(texts: Sequence[str], share: float, seed: int) -> tuple[np.ndarray, list[str]]:
-    """Variants of a random ``share`` of ``texts`` (one each), with their source rows.
+    """Noisy variants of ``texts``: ``share`` variants per comment on average, with their sources.
 
-    Variants equal to their source (no edit applied, e.g. a one-word comment) are dropped:
-    they would only count that comment twice.
+    A share up to 1 gives one variant to a random ``share`` of the comments; a larger share
+    gives every comment ``floor(share)`` variants and a random remainder one more (each round
+    draws its own edits). Variants equal to their source (no edit applied, e.g. a one-word
+    comment) or to an earlier variant of it are dropped: they would only count it twice.
 
     Returns:
-        (variants,) int source row indices and the variant texts.
+        (variants,) int source row indices (sorted within each round) and the variant texts.
     """
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"share must be in [0, 1], got {share}")
-    rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.permutation(len(texts))[: int(round(share * len(texts)))])
+    if not 0.0 <= share <= 8.0:
+        raise ValueError(f"share must be in [0, 8] variants per comment, got {share}")
     sources, variants = [], []
-    for index in chosen:
-        variant = augment_text(texts[index], rng)
-        if variant != texts[index]:
-            sources.append(int(index))
-            variants.append(variant)
+    seen: set[tuple[int, str]] = set()
+    rounds = int(np.ceil(share))
+    for round_index in range(rounds):
+        # round 0 draws from the bare seed, so share <= 1 gives the variants it always gave
+        rng = np.random.default_rng(seed if round_index == 0 else [seed, round_index])
+        round_share = min(1.0, share - round_index)
+        chosen = np.sort(rng.permutation(len(texts))[: int(round(round_share * len(texts)))])
+        for index in chosen:
+            variant = augment_text(texts[index], rng)
+            if variant != texts[index] and (int(index), variant) not in seen:
+                seen.add((int(index), variant))
+                sources.append(int(index))
+                variants.append(variant)
     return np.array(sources, dtype=np.int64), variants

@@ -14,6 +14,7 @@ from models.text.augment import (
     augmented_variants,
     drop_words,
     elongate,
+    sample_span,
 )
 
 SENTENCE = "i really cannot believe how lovely the weather turned out today"
@@ -31,7 +32,10 @@ def test_each_edit_leaves_its_mark() -> None:
     assert typo != SENTENCE and len(typo.split()) == len(SENTENCE.split())
     dropped = drop_words(SENTENCE, np.random.default_rng(3), share=0.5)
     assert 1 <= len(dropped.split()) < len(SENTENCE.split()) and set(dropped.split()) <= set(SENTENCE.split())
-    assert set(AUGMENTATIONS) == {"emoji", "hashtag", "mention", "casing", "elongation", "typo", "word_dropout"}
+    span = sample_span(SENTENCE, np.random.default_rng(4))
+    assert 5 <= len(span.split()) < len(SENTENCE.split()) and f" {span} " in f" {SENTENCE} "
+    assert sample_span("too short here", np.random.default_rng(4)) == "too short here"
+    assert set(AUGMENTATIONS) == {"emoji", "hashtag", "mention", "casing", "elongation", "typo", "word_dropout", "span"}
 
 
 def test_edits_never_empty_a_text() -> None:
@@ -51,4 +55,17 @@ def test_variants_are_seeded_and_point_at_their_sources() -> None:
     assert 15 <= len(variants) <= 20 and len(set(sources.tolist())) == len(sources)
     assert all(variant != texts[source] for source, variant in zip(sources, variants))
     with pytest.raises(ValueError, match="share"):
-        augmented_variants(texts, 1.5, seed=0)
+        augmented_variants(texts, -0.5, seed=0)
+
+
+def test_a_share_above_one_gives_several_distinct_variants_per_comment() -> None:
+    texts = [f"comment number {index} was quite surprising to read" for index in range(40)]
+    sources, variants = augmented_variants(texts, 2.5, seed=7)
+    counts = np.bincount(sources, minlength=len(texts))
+    # two rounds for everyone and a third for about half; an edit may repeat an earlier variant
+    assert 90 <= len(variants) <= 100 and counts.max() == 3 and counts.min() >= 1
+    assert len(set(zip(sources.tolist(), variants))) == len(variants)
+    assert all(variant != texts[source] for source, variant in zip(sources, variants))
+    # the first round is the share-1 draw: a larger share only adds variants
+    first_sources, first_variants = augmented_variants(texts, 1.0, seed=7)
+    assert variants[: len(first_variants)] == first_variants
