@@ -66,7 +66,7 @@ def train_main(argv: list[str] | None = None) -> int:
         help="folder keeping each teacher's sigmoids per (teacher version, texts): a rerun reuses them instead of rescoring",
     )
     parser.add_argument("--teacher-weight", type=float, default=0.5, help="teacher's share in a comment's target (with --teacher)")
-    parser.add_argument("--augment-share", type=float, default=0.5, help="noisy variants per comment, on average (0.5: half the comments get one; 2: each gets two) (with --teacher)")
+    parser.add_argument("--augment-share", type=float, default=2.0, help="noisy variants per comment, on average (0.5: half the comments get one; 2: each gets two) (with --teacher)")
     args = parser.parse_args(argv)
 
     from models.text.checkpoint import TOKENIZER_FILE
