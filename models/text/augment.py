@@ -167,7 +167,7 @@ def augmented_variants(texts: Sequence[str], share: float, seed: int) -> tuple[n
     seen: set[tuple[int, str]] = set()
     rounds = int(np.ceil(share))
     for round_index in range(rounds):
-        # round 0 draws from the bare seed, so share <= 1 gives the variants it always gave
+        # round 0 draws from the bare seed: a share starts with the variants of every whole share below it
         rng = np.random.default_rng(seed if round_index == 0 else [seed, round_index])
         round_share = min(1.0, share - round_index)
         chosen = np.sort(rng.permutation(len(texts))[: int(round(round_share * len(texts)))])
