@@ -55,6 +55,7 @@ def train_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--embedding-dim", type=int, default=128)
     parser.add_argument("--hidden-dim", type=int, default=128)
+    parser.add_argument("--lstm-layers", type=int, default=1, help="stacked BiLSTM layers")
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--fine-loss-weight", type=float, default=0.5, help="weight of the 28-label loss (0 drops that head)")
     parser.add_argument(
@@ -77,6 +78,7 @@ def train_main(argv: list[str] | None = None) -> int:
     options = TrainingOptions(
         embedding_dim=args.embedding_dim,
         hidden_dim=args.hidden_dim,
+        layers=args.lstm_layers,
         dropout=args.dropout,
         epochs=args.epochs,
         patience=args.patience,
@@ -145,7 +147,7 @@ def _distillation_inputs(
     for folder in args.teacher:
         version, labels, fine, from_cache = _teacher_probabilities(folder, texts, train, device, args.teacher_cache)
         print(f"teacher {version} labelled {len(comments.texts)} comments and {len(variants)} variants"
-              f"{' (from the cache)' if from_cache else ''}", flush=True)
+              f"{f' ({from_cache} distinct texts from the cache)' if from_cache else ''}", flush=True)
         label_probabilities.append(labels)
         fine_label_probabilities.append(fine)
         versions.append(version)
@@ -169,11 +171,13 @@ def _distillation_inputs(
 
 def _teacher_probabilities(
     folder: Path, texts: list[str], train: GoEmotionsSplit, device: object, cache: Path | None
-) -> tuple[str, np.ndarray, np.ndarray | None, bool]:
-    """One teacher's sigmoids over ``texts`` (version, labels, fine labels, whether cached).
+) -> tuple[str, np.ndarray, np.ndarray | None, int]:
+    """One teacher's sigmoids over ``texts`` (version, labels, fine labels, texts read from the cache).
 
-    With a cache folder, the arrays are kept in ``<version>-<texts digest>.npz``: labelling
-    ~65,000 texts with the MiniLM teacher costs ~500 CPU-s, a second student run none.
+    With a cache folder, ``<version>.npz`` keeps the teacher's sigmoids per text (keyed by a
+    digest of the text), so a rerun labels only texts it has not seen: a larger
+    ``--augment-share`` starts with the variants of every smaller share, and labelling
+    ~130,000 texts with the MiniLM teacher costs ~600 CPU-s.
     """
     import hashlib
 
@@ -182,22 +186,31 @@ def _teacher_probabilities(
     teacher = TextScorer.load(folder, device=str(device))
     if tuple(teacher.config.fine_labels) not in ((), tuple(train.fine_label_names)):
         raise ValueError(f"the teacher {folder}'s fine labels {teacher.config.fine_labels} differ from the data's")
-    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
-    cached = None if cache is None else cache / f"{teacher.version}-{digest}.npz"
+    keys = np.array([hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest() for text in texts])
+    cached = None if cache is None else cache / f"{teacher.version}.npz"
+    stored: dict[str, np.ndarray] = {}
     if cached is not None and cached.is_file():
-        with np.load(cached) as stored:
-            fine = stored["fine_label_probabilities"] if "fine_label_probabilities" in stored else None
-            return teacher.version, stored["label_probabilities"], fine, True
-    outputs = teacher.predict_probabilities(texts)
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {"label_probabilities": outputs.label_probabilities}
+        with np.load(cached) as archive:
+            stored = {name: archive[name] for name in archive.files}
+    position = {key: row for row, key in enumerate(stored.get("keys", np.array([], dtype=keys.dtype)))}
+    missing_keys = list(dict.fromkeys(key for key in keys if key not in position))
+    if missing_keys:
+        first_text = {key: text for key, text in zip(keys, texts)}
+        outputs = teacher.predict_probabilities([first_text[key] for key in missing_keys])
+        fresh = {"keys": np.array(missing_keys), "label_probabilities": outputs.label_probabilities}
         if outputs.fine_label_probabilities is not None:
-            arrays["fine_label_probabilities"] = outputs.fine_label_probabilities
-        partial = cached.with_name(cached.name + ".partial.npz")
-        np.savez(partial, **arrays)
-        partial.rename(cached)  # a stopped run leaves no half-written cache behind
-    return teacher.version, outputs.label_probabilities, outputs.fine_label_probabilities, False
+            fresh["fine_label_probabilities"] = outputs.fine_label_probabilities
+        stored = {name: np.concatenate([stored[name], array]) if name in stored else array for name, array in fresh.items()}
+        position = {key: row for row, key in enumerate(stored["keys"])}
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(cached.name + ".partial.npz")
+            np.savez(partial, **stored)
+            partial.replace(cached)  # a stopped run leaves no half-written cache behind
+    rows = np.array([position[key] for key in keys], dtype=np.int64)
+    fine = stored["fine_label_probabilities"][rows] if "fine_label_probabilities" in stored else None
+    reused = len(set(keys.tolist())) - len(missing_keys) if len(keys) else 0
+    return teacher.version, stored["label_probabilities"][rows], fine, reused
 
 
 def _teachers_phrase(distillation: dict[str, object]) -> str:
@@ -206,6 +219,11 @@ def _teachers_phrase(distillation: dict[str, object]) -> str:
     if len(versions) == 1:
         return f"the teacher `{versions[0]}`"
     return "the mean sigmoids (the teacher, below) of the teachers " + " and ".join(f"`{version}`" for version in versions)
+
+
+def _layers_phrase(layers: int) -> str:
+    """``"2 layers, "`` for a stacked BiLSTM, nothing for the usual one layer."""
+    return f"{layers} layers, " if layers > 1 else ""
 
 
 def _headline(report: dict[str, object]) -> dict[str, object]:
@@ -304,7 +322,7 @@ def model_card(metrics: dict[str, object]) -> str:
         f"- Word pieces of all-MiniLM-L6-v2's uncased vocabulary ({config['vocabulary_size']} ids, `tokenizer.json`), "
         f"embeddings of size {config['embedding_dim']} initialised from the top principal components of MiniLM's "
         "384-d word-piece embeddings and fine-tuned (stored in float16).",
-        f"- Bidirectional LSTM ({config['hidden_dim']} per direction), additive attention pooling "
+        f"- Bidirectional LSTM ({_layers_phrase(config.get('layers', 1))}{config['hidden_dim']} per direction), additive attention pooling "
         f"(attention size {config['attention_dim']}) concatenated with max pooling, dropout {config['dropout']}.",
         f"- Two heads of independent sigmoids, trained with BCE: the 7 pipeline labels "
         f"({', '.join(config['labels'])}) and the {len(config['fine_labels'])} GoEmotions labels "

@@ -87,6 +87,7 @@ class TextModelConfig(LabelledConfig):
         embedding_dim: embedding size.
         hidden_dim: LSTM state size per direction.
         attention_dim: attention scorer hidden size.
+        layers: stacked LSTM layers (folders written before it existed have one).
         labels: coarse label names in output order (the pipeline's ``LABELS``).
         fine_labels: fine label names in output order (GoEmotions' 28), may be empty.
         thresholds: per coarse label, the sigmoid threshold tuned on dev for multi-label use.
@@ -111,9 +112,10 @@ class TextModelConfig(LabelledConfig):
     max_tokens: int = 128
     min_known_share: float = 0.5
     architecture: str = "text-bilstm-v1"
+    layers: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("vocabulary_size", "embedding_dim", "hidden_dim", "attention_dim", "max_tokens"):
+        for name in ("vocabulary_size", "embedding_dim", "hidden_dim", "attention_dim", "max_tokens", "layers"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         self.check_labels()
@@ -130,6 +132,7 @@ def build_text_network(config: TextModelConfig) -> TextEmotionNetwork:
         num_fine_labels=len(config.fine_labels),
         dropout=config.dropout,
         padding_index=config.padding_index,
+        layers=config.layers,
     )
 
 

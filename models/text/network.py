@@ -42,7 +42,7 @@ class AttentionPooling(nn.Module):
 
 
 class TextEmotionNetwork(nn.Module):
-    """Bidirectional LSTM over word pieces with attention and max pooling, two label heads.
+    """Bidirectional LSTM (one or more layers) over word pieces with attention and max pooling, two label heads.
 
     One head predicts the coarse (Ekman) labels, the other the fine GoEmotions labels; both
     return logits for independent sigmoids (a post may carry several emotions).
@@ -56,6 +56,7 @@ class TextEmotionNetwork(nn.Module):
         num_fine_labels: fine labels (28 for GoEmotions); 0 disables the fine head.
         dropout: dropout rate on embeddings and on the pooled vector.
         padding_index: the word-piece id used for padding.
+        layers: stacked LSTM layers (dropout between them at the same rate).
     """
 
     def __init__(
@@ -68,11 +69,19 @@ class TextEmotionNetwork(nn.Module):
         num_fine_labels: int,
         dropout: float = 0.3,
         padding_index: int = 0,
+        layers: int = 1,
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocabulary_size, embedding_dim, padding_idx=padding_index)
         self.embedding_dropout = nn.Dropout(dropout)
-        self.encoder = nn.LSTM(embedding_dim, hidden_dim, batch_first=True, bidirectional=True)
+        self.encoder = nn.LSTM(
+            embedding_dim,
+            hidden_dim,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
         self.attention = AttentionPooling(2 * hidden_dim, attention_dim)
         self.output_dropout = nn.Dropout(dropout)
         self.label_head = nn.Linear(4 * hidden_dim, num_labels)

@@ -169,6 +169,7 @@ class TrainingOptions:
     embedding_dim: int = 128
     hidden_dim: int = 128
     attention_dim: int = 64
+    layers: int = 1
     dropout: float = 0.3
     max_tokens: int = 128
     epochs: int = 12
@@ -180,7 +181,7 @@ class TrainingOptions:
     max_train_examples: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("embedding_dim", "hidden_dim", "attention_dim", "max_tokens", "epochs", "batch_size"):
+        for name in ("embedding_dim", "hidden_dim", "attention_dim", "layers", "max_tokens", "epochs", "batch_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.patience < 1:
@@ -273,6 +274,7 @@ def train_text_model(
         dropout=options.dropout,
         padding_index=tokenizer.padding_id,
         max_tokens=options.max_tokens,
+        layers=options.layers,
     )
     network = build_text_network(config)
     if embedding_init is not None:

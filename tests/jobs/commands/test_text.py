@@ -175,23 +175,29 @@ def test_train_distils_a_teacher_on_comments_and_variants(model_dir: Path, share
     assert metrics["train_rows"] == 80 + distillation["variants"]
     first, second = distillation["teachers"]
     assert first.startswith("text-minilm-teacher-v1+") and second.startswith("text-bilstm-v1+")
-    assert distillation["teacher_cache_hits"] == [False, False]
+    assert distillation["teacher_cache_hits"] == [0, 0]
     card = (output / "MODEL_CARD.md").read_text()
     assert "## Distillation" in card and f"`{first}` and `{second}`" in card
 
-    # a second run over the same texts reads each teacher's sigmoids back from the cache
+    # a second call reads each teacher's sigmoids back from the cache, text by text
     cached = sorted(path.name for path in (tmp_path / "cache").iterdir())
-    assert len(cached) == 2 and all(name.endswith(".npz") and "partial" not in name for name in cached)
+    assert cached == sorted(f"{version}.npz" for version in (first, second))
     from jobs.commands.text import _teacher_probabilities
     from models.text.inference import TextScorer
     from models.text.training import load_goemotions_split
 
     train = load_goemotions_split(find_goemotions_dir(shared_data), "train")
     texts = ["i am thrilled", "this is awful"]
-    version, labels, fine, hit = _teacher_probabilities(model_dir, texts, train, "cpu", tmp_path / "cache")
-    assert not hit
+    version, labels, fine, reused = _teacher_probabilities(model_dir, texts, train, "cpu", tmp_path / "cache")
+    assert reused == 0
     again = _teacher_probabilities(model_dir, texts, train, "cpu", tmp_path / "cache")
-    assert again[0] == version and again[3] and fine is not None
+    assert again[0] == version and again[3] == 2 and fine is not None
     np.testing.assert_array_equal(again[1], labels)
     np.testing.assert_array_equal(again[2], fine)
+    # a longer list (a larger --augment-share) labels only its new texts; order and repeats are kept
+    longer = ["a brand new comment", "this is awful", "a brand new comment", "i am thrilled"]
+    _, longer_labels, _, reused = _teacher_probabilities(model_dir, longer, train, "cpu", tmp_path / "cache")
+    assert reused == 2
+    np.testing.assert_array_equal(longer_labels[[3, 1]], labels)
+    np.testing.assert_array_equal(longer_labels[0], longer_labels[2])
     np.testing.assert_allclose(labels, TextScorer.load(model_dir, device="cpu").predict_probabilities(texts).label_probabilities)

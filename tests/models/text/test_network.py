@@ -80,6 +80,27 @@ def test_checkpoint_round_trip(network: torch.nn.Module, tmp_path: Path) -> None
     assert len(weights_digest(tmp_path)) == 8
 
 
+def test_stacked_layers_round_trip_and_older_folders_have_one(tmp_path: Path) -> None:
+    import dataclasses
+    import json
+
+    stacked = dataclasses.replace(CONFIG, layers=2)
+    torch.manual_seed(0)
+    network = build_text_network(stacked).eval()
+    assert network.encoder.num_layers == 2
+    save_text_checkpoint(network, stacked, tmp_path)
+    loaded, config = load_text_checkpoint(tmp_path)
+    assert config.layers == 2
+    token_ids, lengths = pad_batch([[3, 4, 5], [6]], padding_id=0)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(token_ids, lengths)[0], network(token_ids, lengths)[0], atol=1e-3, rtol=1e-3)
+    # a config.json written before the field existed (the shipped model's) reads as one layer
+    older = {key: value for key, value in json.loads(CONFIG.to_json()).items() if key != "layers"}
+    assert TextModelConfig.from_json(json.dumps(older)).layers == 1
+    with pytest.raises(ValueError, match="layers"):
+        dataclasses.replace(CONFIG, layers=0)
+
+
 def test_missing_checkpoint_says_how_to_train(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="emodrift train text"):
         load_text_checkpoint(tmp_path)
