@@ -459,8 +459,9 @@ class ImageScorer:
                 return outputs.reshape(*shape, -1).sum(axis=0), outputs_features.reshape(*shape, -1).sum(axis=0)
 
             # every view, or (adaptive) the centre crop and its mirror first: view-major, the
-            # mirrored views follow the unmirrored ones
-            first = [list(range(views)) if margin is None else [0, views // 2] for views in view_counts]
+            # mirrored views follow the unmirrored ones (a network without mirrored views has
+            # one view first, not the centre crop twice)
+            first = [list(range(views)) if margin is None else sorted({0, views // 2}) for views in view_counts]
             sums = [run(index, first[index], np.arange(count)) for index in range(len(configs))]
             means = [[total / len(first[index]), network_features / len(first[index])]
                      for index, (total, network_features) in enumerate(sums)]
