@@ -192,16 +192,18 @@ def _teacher_probabilities(
     if cached is not None and cached.is_file():
         with np.load(cached) as archive:
             stored = {name: archive[name] for name in archive.files}
-    position = {key: row for row, key in enumerate(stored.get("keys", np.array([], dtype=keys.dtype)))}
-    missing_keys = list(dict.fromkeys(key for key in keys if key not in position))
-    if missing_keys:
-        first_text = {key: text for key, text in zip(keys, texts)}
-        outputs = teacher.predict_probabilities([first_text[key] for key in missing_keys])
-        fresh = {"keys": np.array(missing_keys), "label_probabilities": outputs.label_probabilities}
+    position = {key: row for row, key in enumerate(stored.get("keys", ()))}
+    missing: dict[str, str] = {}  # key -> text, each unseen text once, in first-seen order
+    for key, text in zip(keys, texts):
+        if key not in position:
+            missing.setdefault(key, text)
+    if missing:
+        outputs = teacher.predict_probabilities(list(missing.values()))
+        fresh = {"keys": np.array(list(missing)), "label_probabilities": outputs.label_probabilities}
         if outputs.fine_label_probabilities is not None:
             fresh["fine_label_probabilities"] = outputs.fine_label_probabilities
+        position.update({key: row for row, key in enumerate(missing, start=len(position))})
         stored = {name: np.concatenate([stored[name], array]) if name in stored else array for name, array in fresh.items()}
-        position = {key: row for row, key in enumerate(stored["keys"])}
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             partial = cached.with_name(cached.name + ".partial.npz")
@@ -209,7 +211,7 @@ def _teacher_probabilities(
             partial.replace(cached)  # a stopped run leaves no half-written cache behind
     rows = np.array([position[key] for key in keys], dtype=np.int64)
     fine = stored["fine_label_probabilities"][rows] if "fine_label_probabilities" in stored else None
-    reused = len(set(keys.tolist())) - len(missing_keys) if len(keys) else 0
+    reused = len(set(keys.tolist())) - len(missing)
     return teacher.version, stored["label_probabilities"][rows], fine, reused
 
 
