@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from drift.change_points import change_point_detector
-from drift.detectors import PermutationSegmentation
+from drift.detectors import PermutationSegmentation, split_gains
 from drift.sequences import UserSequence
 from models.labels import LABELS
 
@@ -142,6 +142,62 @@ def combine_p_values(p_values: list[float]) -> float:
     return float(min(1.0, math.exp(-half) * terms))
 
 
+def pooled_noise_variance(signal: np.ndarray, weights: np.ndarray, boundaries: list[int]) -> float:
+    """Noise variance per dimension of one unit of weight (one post), pooled over the segments.
+
+    The model behind the split gains: sample ``t`` of segment ``s`` is ``mean_s`` plus noise of
+    variance ``sigma^2 / weights[t]`` in each dimension. The weighted residuals about each
+    segment's weighted mean estimate ``sigma^2`` (one mean per segment and dimension spent).
+    """
+    residual, degrees_of_freedom = 0.0, 0
+    for start, end in zip(boundaries[:-1], boundaries[1:]):
+        segment, segment_weights = signal[start:end], weights[start:end]
+        mean = np.average(segment, axis=0, weights=segment_weights)
+        residual += float(np.sum(segment_weights[:, None] * (segment - mean) ** 2))
+        degrees_of_freedom += (end - start - 1) * signal.shape[1]
+    return residual / degrees_of_freedom if degrees_of_freedom > 0 else 0.0
+
+
+def change_day_posterior(
+    days: tuple[str, ...], signal: np.ndarray, weights: np.ndarray, start: int, end: int, min_size: int, noise_variance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior of the calendar day a change inside ``[start, end)`` began, given one change there.
+
+    A split before sample ``k`` means the first day of the new regime lies in
+    ``(days[k - 1], days[k]]``: every calendar day of that stretch, silent days included, has
+    the likelihood of split ``k``, ``exp(gain_k / (2 sigma^2))`` (the Gaussian likelihood ratio of
+    the split's two means against one; :func:`~drift.detectors.split_gains`), under a flat prior
+    over calendar days.
+
+    Returns:
+        (ordinal days, probabilities summing to 1).
+    """
+    gains = split_gains(signal[start:end], min_size, weights[start:end])
+    splits = np.flatnonzero(np.isfinite(gains))  # each >= min_size >= 1: a posting day precedes it
+    ordinals = np.array([dt.date.fromisoformat(day).toordinal() for day in days[start:end]])
+    # Calendar days of each candidate split's stretch, each with the split's log-likelihood.
+    lengths = ordinals[splits] - ordinals[splits - 1]
+    candidate_days = np.concatenate([np.arange(ordinals[split - 1] + 1, ordinals[split] + 1) for split in splits])
+    # A noiseless signal (variance 0) makes the best split certain: its stretch, uniformly.
+    log_likelihood = np.repeat(gains[splits] / (2.0 * max(noise_variance, 1e-12)), lengths)
+    probabilities = np.exp(log_likelihood - log_likelihood.max())
+    return candidate_days, probabilities / probabilities.sum()
+
+
+def estimate_change_day(
+    days: tuple[str, ...], signal: np.ndarray, weights: np.ndarray, start: int, end: int, min_size: int, noise_variance: float
+) -> str:
+    """The expected first day of the new regime (:func:`change_day_posterior`'s mean, to the day).
+
+    The segmentation's split says only which posting day first follows the change; the change
+    itself may lie anywhere in the silence before that day (a light poster's gaps run a week),
+    and on a flat gain curve the best split is barely better than its neighbours. The posterior
+    mean weighs both, so a change dated a week after the fact becomes one dated mid-gap.
+    """
+    candidate_days, probabilities = change_day_posterior(days, signal, weights, start, end, min_size, noise_variance)
+    return dt.date.fromordinal(int(math.floor(float(np.dot(probabilities, candidate_days)) + 0.5))).isoformat()
+
+
 def evidence_posts(sequence: UserSequence, start: int, end: int, label: int, count: int = EVIDENCE_POSTS) -> list[str]:
     """Ids of the ``count`` posts in days ``[start, end)`` that showed ``label`` most (one per
     day at most: a day contributes its exemplar); empty when the sequence has no exemplars."""
@@ -203,7 +259,9 @@ def transition_records(
 
     Returns:
         One dict per transition with the keys :data:`TRANSITION_COLUMNS`: ``changed_at`` is the
-        first day with posts after the change, labels are the dominant labels of the
+        expected first day of the new regime (:func:`estimate_change_day`: a calendar day, perhaps
+        one without posts, between the last posting day before the split and the first after it
+        or on a neighbouring stretch when the split's place is uncertain), labels are the dominant labels of the
         post-weighted mean distributions of the neighbouring segments, ``magnitude`` their
         Jensen-Shannon distance and ``confidence`` 1 minus the combined p-value;
         ``mean_before`` / ``mean_after`` are those distributions (7 floats), and
@@ -218,11 +276,14 @@ def transition_records(
     # the same false alarms (RESULTS.md). The permutation test moves each day with its weight,
     # so its level holds either way (null rates measured alike).
     day_weights = sequence.post_counts.astype(np.float64) if options.weigh_days_by_posts else None
-    detector.fit(np.sqrt(np.clip(sequence.probs, 0.0, None)), day_weights)
+    signal = np.sqrt(np.clip(sequence.probs, 0.0, None))
+    detector.fit(signal, day_weights)
     change_points = detector.predict()
     split_p_values = detector.p_values()
     boundaries = [0, *change_points, len(sequence)]
     weights = sequence.post_counts.astype(np.float64)
+    dating_weights = weights if options.weigh_days_by_posts else np.ones(len(sequence))
+    noise_variance = pooled_noise_variance(signal, dating_weights, boundaries) if change_points else 0.0
     surprise_values = None if surprise is None else np.asarray(surprise, dtype=np.float64)
     if surprise_values is not None and surprise_values.shape != (len(sequence),):
         raise ValueError(f"surprise must have shape ({len(sequence)},), got {surprise_values.shape}")
@@ -245,7 +306,9 @@ def transition_records(
             continue
         records.append(
             {
-                "changed_at": sequence.days[change],
+                "changed_at": estimate_change_day(
+                    sequence.days, signal, dating_weights, start, end, options.min_size, noise_variance
+                ),
                 "from_label": LABELS[from_index],
                 "to_label": LABELS[to_index],
                 "magnitude": magnitude,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from drift.sequences import UserSequence, build_daily_sequences, piecewise_constant_cohort, user_sequences
 from drift.transitions import (
     TransitionOptions,
+    change_day_posterior,
     combine_p_values,
     detect_transitions,
     jensen_shannon_distance,
@@ -72,6 +75,33 @@ def test_one_planted_change_is_described() -> None:
     assert detect_transitions(sequence).equals(found)
 
 
+def test_a_change_in_a_silent_week_is_dated_mid_gap() -> None:
+    # joy on the 1st-12th, nothing on the 13th-19th, sadness from the 20th: the change began
+    # somewhere in the silent week; the first posting day after it is a week late.
+    days = tuple(f"2026-01-{day:02d}" for day in [*range(1, 13), *range(20, 30)])
+    sequence = UserSequence("u", days, joy_then_sadness(0), np.full(22, 2))
+    found = detect_transitions(sequence)
+    assert found.to_label.tolist() == ["sadness"]
+    # the 13th-20th are equally likely (the split is clear): their mean, 16.5, to the day
+    assert found.changed_at.tolist() == ["2026-01-17"]
+    assert found.posts_before.tolist() == [24] and found.posts_after.tolist() == [20]  # the split itself is unchanged
+
+
+def test_change_day_posterior_covers_every_candidate_day_and_sharpens_with_less_noise() -> None:
+    days = tuple(f"2026-01-{day:02d}" for day in [1, 2, 3, 4, 8, 9, 10, 11])
+    signal = np.sqrt(np.vstack([np.tile(JOY_DAY, (4, 1)), np.tile(SADNESS_DAY, (4, 1))]))
+    weights = np.ones(8)
+    candidate_days, probabilities = change_day_posterior(days, signal, weights, 0, 8, 2, noise_variance=0.5)
+    # splits before samples 2..6: stretches (2nd, 3rd], (3rd, 4th], (4th, 8th], (8th, 9th], (9th, 10th]
+    assert [dt.date.fromordinal(int(day)).day for day in candidate_days] == [3, 4, 5, 6, 7, 8, 9, 10]
+    assert np.isclose(probabilities.sum(), 1.0) and np.argmax(probabilities) in (2, 3, 4, 5)
+    # the silent days 5th-8th share the true split's likelihood: equal probability each
+    assert np.allclose(probabilities[2:6], probabilities[2])
+    _, noiseless = change_day_posterior(days, signal, weights, 0, 8, 2, noise_variance=0.0)
+    assert np.allclose(noiseless, [0, 0, 0.25, 0.25, 0.25, 0.25, 0, 0])
+    assert probabilities[2] < noiseless[2]
+
+
 def precision_recall(seeds: range, surprise_of=None) -> tuple[float, float, int]:
     """Precision and recall of flagged transitions against the planted truth (±1 day)."""
     true_positives = flagged = planted = 0
@@ -84,9 +114,9 @@ def precision_recall(seeds: range, surprise_of=None) -> tuple[float, float, int]
             if truth[sequence.user_id] is None:
                 continue
             planted += 1
-            change = sequence.days.index(truth[sequence.user_id])
+            change = dt.date.fromisoformat(truth[sequence.user_id])
             hits = [day for day, label in zip(found.changed_at, found.to_label)
-                    if abs(sequence.days.index(day) - change) <= 1 and label == "sadness"]
+                    if abs((dt.date.fromisoformat(day) - change).days) <= 1 and label == "sadness"]
             true_positives += bool(hits)
     return true_positives / max(flagged, 1), true_positives / planted, flagged
 
