@@ -8,8 +8,9 @@ exchangeable" rejects: the whole window at level ``1 - min_confidence``, each la
 at its share of that level by length. That level is the stated false-alarm budget: an
 unchanging user gets a flag with probability about 0.05 per window, which is at most 5 false
 alarms per 100 stable user-months for any window of a month or more.
-Each change is then described (dominant label before and after, Jensen-Shannon distance
-between the post-weighted mean distributions); its confidence is 1 minus the split's
+Each change is then dated (the mean of the posterior over calendar days, silent days included:
+:func:`estimate_change_day`) and described (dominant label before and after, Jensen-Shannon
+distance between the post-weighted mean distributions); its confidence is 1 minus the split's
 p-value, combined (Fisher) with how unusual the temporal LSTM's surprise was on the first
 day after the change when a surprise is given. Changes below ``min_magnitude`` or
 ``min_confidence`` are dropped.
