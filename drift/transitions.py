@@ -283,7 +283,8 @@ def transition_records(
     split_p_values = detector.p_values()
     boundaries = [0, *change_points, len(sequence)]
     weights = sequence.post_counts.astype(np.float64)
-    dating_weights = weights if options.weigh_days_by_posts else np.ones(len(sequence))
+    # The dating weighs days as the segmentation did.
+    dating_weights = np.ones(len(sequence)) if day_weights is None else day_weights
     noise_variance = pooled_noise_variance(signal, dating_weights, boundaries) if change_points else 0.0
     surprise_values = None if surprise is None else np.asarray(surprise, dtype=np.float64)
     if surprise_values is not None and surprise_values.shape != (len(sequence),):
