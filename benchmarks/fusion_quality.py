@@ -4,7 +4,7 @@ Pairs: every single-label text of the GoEmotions Ekman **dev** split is paired w
 the same label from the face model's held-out FER **validation** split (the faces it never
 trained on; ``models.image.inference.training_split``), both drawn without replacement in a
 seeded order; per label, as many pairs as the scarcer side has. Texts go through the text
-model's probabilities (normalised to sum to 1, as ``TextScorer.score`` does); faces through the
+model's probabilities (scaled by its thresholds and normalised, as ``TextScorer.score`` does); faces through the
 face ensemble's ``classify_faces`` on the 48x48 crops (as ``emodrift eval image`` measures
 them); the pair is fused by :func:`models.fusion.fuse`, the pipeline's function, at the
 pipeline's ``text_weight`` and at a weight cross-fitted on the other half of the pairs.
@@ -86,11 +86,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from models.image.inference import load_image_scorer
-    from models.text.inference import load_text_scorer
+    from models.text.inference import decision_distribution, load_text_scorer
 
     texts, faces, labels = paired_set(args.text_pool, args.face_pool, args.image_model, args.seed)
-    outputs = load_text_scorer(args.text_model, "cpu").predict_probabilities(texts)
-    text_probs = outputs.label_probabilities / outputs.label_probabilities.sum(axis=1, keepdims=True)
+    text_scorer = load_text_scorer(args.text_model, "cpu")
+    outputs = text_scorer.predict_probabilities(texts)
+    text_probs = decision_distribution(outputs.label_probabilities, text_scorer.config.thresholds)  # as TextScorer.score
     face_probs, _ = load_image_scorer(args.image_model, "cpu").classify_faces(faces)
     face_probs = face_probs.astype(np.float64)
     fused_default = fuse_all(text_probs, face_probs, args.text_weight)

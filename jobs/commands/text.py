@@ -329,8 +329,9 @@ def model_card(metrics: dict[str, object]) -> str:
         f"- Two heads of independent sigmoids, trained with BCE: the 7 pipeline labels "
         f"({', '.join(config['labels'])}) and the {len(config['fine_labels'])} GoEmotions labels "
         f"(loss weight {options['fine_loss_weight']}).",
-        "- `TextScorer.score` returns the 7 sigmoids divided by their sum (a distribution); "
-        "per-label thresholds tuned on dev (`config.json`) give multi-label sets, written as `text_labels`.",
+        "- `TextScorer.score` returns each of the 7 sigmoids divided by its label's tuned threshold (`config.json`), "
+        "renormalised to sum to 1 (a distribution that ranks labels as the decision does); the same thresholds "
+        "give multi-label sets, written as `text_labels`.",
         f"- {metrics['parameters']:,} parameters; the folder weighs {metrics['folder_bytes'] / 1e6:.1f} MB.",
         f"- Posts longer than {config['max_tokens']} word pieces keep their start.",
         "- Language check: share of a post's words found in `english_words.txt` (words seen at least twice in the "

@@ -14,10 +14,16 @@ THRESHOLD_GRID = np.round(np.arange(0.02, 0.96, 0.01), 2)
 
 
 def predict_label_sets(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Labels whose probability reaches their threshold; the top label when none does.
+    """Labels whose probability reaches their threshold; when none does, the label nearest its
+    threshold (largest probability / threshold; the most probable one where thresholds are
+    infinite).
 
     Every GoEmotions comment carries at least one label, so an empty prediction is never
-    right: falling back to the most probable label costs nothing and often helps.
+    right: falling back to one label costs nothing and often helps. Nearest its threshold
+    rather than most probable, so the fallback is the top label of ``text_probs``
+    (:func:`models.text.inference.decision_distribution`); cross-fitted on dev halves it
+    scored at least as well as the most probable label on 5 of 5 halvings (0.6391 against
+    0.6382 median for the shipped BiLSTM; 0.3 % of dev posts fall back).
 
     Args:
         probabilities: (examples, labels) independent sigmoid probabilities.
@@ -28,7 +34,8 @@ def predict_label_sets(probabilities: np.ndarray, thresholds: np.ndarray) -> np.
     """
     predicted = probabilities >= thresholds[None, :]
     empty = ~predicted.any(axis=1)
-    predicted[empty, probabilities[empty].argmax(axis=1)] = True
+    scale = np.where(np.isfinite(thresholds), thresholds, 1.0)
+    predicted[empty, (probabilities[empty] / scale[None, :]).argmax(axis=1)] = True
     return predicted
 
 

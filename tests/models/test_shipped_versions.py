@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_shipped_text_model_version_is_unchanged() -> None:
     from models.text import load_text_scorer
 
-    assert load_text_scorer(REPO_ROOT / "models" / "weights" / "text", device="cpu").version == "text-bilstm-v1+dbac3ca5"
+    assert load_text_scorer(REPO_ROOT / "models" / "weights" / "text", device="cpu").version == "text-bilstm-v1+dbac3ca5-thresholded"
 
 
 @pytest.mark.slow

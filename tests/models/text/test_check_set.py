@@ -70,7 +70,7 @@ def test_the_committed_teacher_keeps_its_version_and_agreement() -> None:
     if not (teacher_dir / CONFIG_FILE).is_file():
         pytest.skip(f"no text teacher in {teacher_dir}")
     scorer = TextScorer.load(teacher_dir, device="cpu")
-    assert scorer.version == "text-minilm-teacher-v1+0899f26a"
+    assert scorer.version == "text-minilm-teacher-v1+0899f26a-thresholded"
     posts = read_check_set(CHECK_SET)
     result = agreement(posts, scorer.score([post.text for post in posts]))
     assert result["top_label"] >= 0.6 and result["in_text_labels"] >= 0.7

@@ -11,7 +11,7 @@ import pytest
 from jobs.settings import Settings
 from models.labels import LABEL_INDEX, LABELS
 from models.text.checkpoint import CONFIG_FILE
-from models.text.inference import TextScorer, load_text_scorer, top_words
+from models.text.inference import TextScorer, decision_distribution, load_text_scorer, top_words
 
 MODEL_DIR = Settings.from_env().text_model
 
@@ -140,7 +140,8 @@ def test_top_words_sum_pieces_and_skip_punctuation() -> None:
 
 
 def test_version_and_cache(scorer: TextScorer) -> None:
-    assert re.fullmatch(r"text-bilstm-v1\+[0-9a-f]{8}", scorer.version)
+    assert re.fullmatch(r"text-bilstm-v1\+[0-9a-f]{8}(-thresholded)?", scorer.version)
+    assert scorer.version.endswith("-thresholded") == bool(scorer.config.thresholds)
     first = load_text_scorer(MODEL_DIR, "cpu")
     assert load_text_scorer(Path(str(MODEL_DIR) + "/"), "cpu") is first
     assert first.version == scorer.version
@@ -166,3 +167,23 @@ def test_cuda_scores_match_cpu(scorer: TextScorer) -> None:
     np.testing.assert_allclose(
         np.array(on_cuda.score(texts)["text_probs"].tolist()), np.array(scorer.score(texts)["text_probs"].tolist()), atol=1e-4
     )
+
+
+def test_text_probs_rank_labels_as_the_decision_does() -> None:
+    sigmoids = np.array([[0.30, 0.05, 0.12, 0.40, 0.05, 0.05, 0.35], [0.01, 0.01, 0.01, 0.02, 0.01, 0.01, 0.03]])
+    thresholds = [0.2, 0.46, 0.13, 0.41, 0.3, 0.22, 0.33]
+    scaled = decision_distribution(sigmoids, thresholds)
+    assert np.allclose(scaled.sum(axis=1), 1.0)
+    # joy has the largest sigmoid but is under its threshold; anger is 1.5 times its own
+    assert LABELS[int(np.argmax(scaled[0]))] == "anger" and LABELS[int(np.argmax(sigmoids[0]))] == "joy"
+    assert np.allclose(scaled[0] / scaled[0, 0], (sigmoids[0] / thresholds) / (0.30 / 0.2))
+    # without thresholds: the plain normalised sigmoids
+    assert np.allclose(decision_distribution(sigmoids, None), sigmoids / sigmoids.sum(axis=1, keepdims=True))
+    assert np.allclose(decision_distribution(sigmoids, ()), decision_distribution(sigmoids, None))
+
+
+def test_the_top_label_of_text_probs_is_always_decided(scorer: TextScorer) -> None:
+    texts = ["I am so happy today!", "this is terrifying", "why would you do that, it makes me furious", "ok", "meh whatever"]
+    scores = scorer.score(texts)
+    for probabilities, labels in zip(scores["text_probs"], scores["text_labels"]):
+        assert LABELS[int(np.argmax(probabilities))] in labels

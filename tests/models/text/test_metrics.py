@@ -12,6 +12,11 @@ def test_predict_label_sets_falls_back_to_top_label() -> None:
     probabilities = np.array([[0.9, 0.6, 0.1], [0.2, 0.3, 0.1]])
     predicted = predict_label_sets(probabilities, np.array([0.5, 0.5, 0.5]))
     assert predicted.tolist() == [[True, True, False], [False, True, False]]
+    # the fallback is the label nearest its own threshold: 0.1 of a 0.12 cut beats 0.3 of a 0.5
+    nearest = predict_label_sets(np.array([[0.2, 0.3, 0.1]]), np.array([0.5, 0.5, 0.12]))
+    assert nearest.tolist() == [[False, False, True]]
+    # infinite thresholds (a model without tuned ones): the most probable label
+    assert predict_label_sets(np.array([[0.2, 0.3, 0.1]]), np.full(3, np.inf)).tolist() == [[False, True, False]]
 
 
 def test_tune_thresholds_recovers_a_planted_cut() -> None:
