@@ -16,6 +16,7 @@ from drift.transitions import (
     detect_transitions,
     jensen_shannon_distance,
     link_transitions,
+    most_probable_window_centre,
 )
 
 
@@ -213,3 +214,23 @@ def test_a_shift_that_keeps_the_dominant_emotion_is_not_a_transition() -> None:
         {"changed_at": "2026-01-13", "from_label": "anger", "to_label": "anger"}
     ]
     assert shifts.confidence[0] >= 0.99 and shifts.magnitude[0] >= 0.1
+
+
+def test_the_date_is_the_centre_of_the_most_probable_window_not_the_mean() -> None:
+    # 0.6 of the mass on the 10th-12th, 0.4 on the 30th: the mean (17.9) is right for neither
+    # cluster; a +-3-day window centred on the 11th-13th holds 0.6 (the 13th, nearest the
+    # mean, wins the tie), any window holding the 30th 0.4.
+    days = np.arange(10, 31)
+    probabilities = np.zeros(days.size)
+    probabilities[:3] = 0.2
+    probabilities[-1] = 0.4
+    assert most_probable_window_centre(days, probabilities, tolerance_days=3) == 13
+    # a tolerance of 0 is the mode; ties (a flat posterior) go to the day nearest the mean
+    assert most_probable_window_centre(days, probabilities, tolerance_days=0) == 30
+    flat = np.full(days.size, 1.0 / days.size)
+    assert most_probable_window_centre(days, flat, tolerance_days=3) == 20
+    with pytest.raises(ValueError, match="tolerance_days"):
+        most_probable_window_centre(days, flat, tolerance_days=-1)
+    with pytest.raises(ValueError, match="dating_tolerance_days"):
+        TransitionOptions(dating_tolerance_days=-1)
+
