@@ -231,7 +231,7 @@ def estimate_change_day(
     end: int,
     min_size: int,
     noise_variance: float,
-    tolerance_days: int = 3,
+    tolerance_days: int = LINK_MAX_SHIFT_DAYS,
 ) -> str:
     """The first day of the new regime most likely to be right within ``tolerance_days``
     (:func:`change_day_posterior` summarised by :func:`most_probable_window_centre`).
