@@ -47,6 +47,12 @@ TOP_TOKEN_COUNT = 5
 # scored with the plain normalised sigmoids (same weights) is told apart in ``scores`` and ``runs``.
 DECISION_SCALED_SUFFIX = "-thresholded"
 
+
+def scorer_version(architecture: str, digest: str, thresholds: Sequence[float] | None) -> str:
+    """``"<architecture>+<digest>"``, with :data:`DECISION_SCALED_SUFFIX` when the model has tuned
+    thresholds (its ``text_probs`` are then :func:`decision_distribution`'s scaled ones)."""
+    return f"{architecture}+{digest}{DECISION_SCALED_SUFFIX if thresholds else ''}"
+
 # Word pieces that never explain an emotion: punctuation and the pieces of the [NAME] mask.
 _UNINFORMATIVE_WORDS = frozenset({"[", "]", "name", "religion", "link"})
 
@@ -138,8 +144,8 @@ class TextScorer:
     Build it with :meth:`load` (or :func:`load_text_scorer`, cached per process).
 
     Attributes:
-        version: ``"<architecture>+<first 8 hex of the weights' SHA-256>"``, with
-            :data:`DECISION_SCALED_SUFFIX` when ``text_probs`` are scaled by tuned thresholds.
+        version: :func:`scorer_version` of the architecture and the first 8 hex of the
+            weights' SHA-256.
         config: the model configuration.
         device: where the network runs.
     """
@@ -184,7 +190,7 @@ class TextScorer:
         network, config = load_text_checkpoint(model_dir)
         tokenizer = TextTokenizer.from_file(model_dir / TOKENIZER_FILE, config.max_tokens)
         words = (model_dir / ENGLISH_WORDS_FILE).read_text(encoding="utf-8").split()
-        version = f"{config.architecture}+{weights_digest(model_dir)}{DECISION_SCALED_SUFFIX if config.thresholds else ''}"
+        version = scorer_version(config.architecture, weights_digest(model_dir), config.thresholds)
         return cls(network, config, tokenizer, frozenset(words), resolve_device(device), version)
 
     def predict_probabilities(self, texts: Sequence[str], batch_size: int = 256) -> NetworkOutputs:

@@ -15,7 +15,7 @@ import torch
 
 from models.devices import resolve_device
 from models.text.checkpoint import ENGLISH_WORDS_FILE, TOKENIZER_FILE
-from models.text.inference import DECISION_SCALED_SUFFIX, NetworkOutputs, TextScorer
+from models.text.inference import NetworkOutputs, TextScorer, scorer_version
 from models.text.teacher import TeacherNetwork
 from models.text.tokenizer import TextTokenizer, pad_batch
 
@@ -84,8 +84,7 @@ class TeacherScorer(TextScorer):
         # Two places go to [CLS] and [SEP]: the word pieces get the rest.
         tokenizer = TextTokenizer.from_file(model_dir / TOKENIZER_FILE, config.max_tokens - 2)
         words = (model_dir / ENGLISH_WORDS_FILE).read_text(encoding="utf-8").split()
-        suffix = DECISION_SCALED_SUFFIX if config.thresholds else ""
-        version = f"{config.architecture}+{weights_digest(model_dir / WEIGHTS_FILE)}{suffix}"
+        version = scorer_version(config.architecture, weights_digest(model_dir / WEIGHTS_FILE), config.thresholds)
         return cls(network, config, tokenizer, frozenset(words), resolve_device(device), version)
 
     def run(self, token_id_lists: Sequence[Sequence[int]], batch_size: int) -> NetworkOutputs:

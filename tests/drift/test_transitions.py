@@ -233,4 +233,3 @@ def test_the_date_is_the_centre_of_the_most_probable_window_not_the_mean() -> No
         most_probable_window_centre(days, flat, tolerance_days=-1)
     with pytest.raises(ValueError, match="dating_tolerance_days"):
         TransitionOptions(dating_tolerance_days=-1)
-
