@@ -174,20 +174,22 @@ def _teacher_probabilities(
 ) -> tuple[str, np.ndarray, np.ndarray | None, int]:
     """One teacher's sigmoids over ``texts`` (version, labels, fine labels, texts read from the cache).
 
-    With a cache folder, ``<version>.npz`` keeps the teacher's sigmoids per text (keyed by a
-    digest of the text), so a rerun labels only texts it has not seen: a larger
+    With a cache folder, ``<architecture>+<weights digest>.npz`` keeps the teacher's sigmoids per
+    text (keyed by a digest of the text; the file by the weights alone, since the sigmoids do not
+    depend on the tuned thresholds that add a suffix to the scorer's version), so a rerun labels
+    only texts it has not seen: a larger
     ``--augment-share`` starts with the variants of every smaller share, and labelling
     ~130,000 texts with the MiniLM teacher costs ~600 CPU-s.
     """
     import hashlib
 
-    from models.text.inference import TextScorer
+    from models.text.inference import TextScorer, network_version
 
     teacher = TextScorer.load(folder, device=str(device))
     if tuple(teacher.config.fine_labels) not in ((), tuple(train.fine_label_names)):
         raise ValueError(f"the teacher {folder}'s fine labels {teacher.config.fine_labels} differ from the data's")
     keys = np.array([hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest() for text in texts])
-    cached = None if cache is None else cache / f"{teacher.version}.npz"
+    cached = None if cache is None else cache / f"{network_version(teacher.version)}.npz"
     stored: dict[str, np.ndarray] = {}
     if cached is not None and cached.is_file():
         with np.load(cached) as archive:

@@ -53,6 +53,12 @@ def scorer_version(architecture: str, digest: str, thresholds: Sequence[float] |
     thresholds (its ``text_probs`` are then :func:`decision_distribution`'s scaled ones)."""
     return f"{architecture}+{digest}{DECISION_SCALED_SUFFIX if thresholds else ''}"
 
+
+def network_version(version: str) -> str:
+    """The ``"<architecture>+<digest>"`` part of a :func:`scorer_version`: it names the weights alone,
+    i.e. the sigmoids (the tuned thresholds only rescale ``text_probs``, never the sigmoids)."""
+    return version.removesuffix(DECISION_SCALED_SUFFIX)
+
 # Word pieces that never explain an emotion: punctuation and the pieces of the [NAME] mask.
 _UNINFORMATIVE_WORDS = frozenset({"[", "]", "name", "religion", "link"})
 

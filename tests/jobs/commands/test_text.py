@@ -174,6 +174,7 @@ def test_train_distils_a_teacher_on_comments_and_variants(model_dir: Path, share
     assert distillation["comments"] == 80 and 30 <= distillation["variants"] <= 40
     assert metrics["train_rows"] == 80 + distillation["variants"]
     first, second = distillation["teachers"]
+    assert second.endswith("-thresholded")  # the shipped BiLSTM has tuned thresholds
     assert first.startswith("text-minilm-teacher-v1+") and second.startswith("text-bilstm-v1+")
     assert distillation["teacher_cache_hits"] == [0, 0]
     card = (output / "MODEL_CARD.md").read_text()
@@ -181,7 +182,9 @@ def test_train_distils_a_teacher_on_comments_and_variants(model_dir: Path, share
 
     # a second call reads each teacher's sigmoids back from the cache, text by text
     cached = sorted(path.name for path in (tmp_path / "cache").iterdir())
-    assert cached == sorted(f"{version}.npz" for version in (first, second))
+    # named by the weights alone: the versions' "-thresholded" suffix does not change a sigmoid
+    assert cached == sorted(f"{version.removesuffix('-thresholded')}.npz" for version in (first, second))
+    assert all("thresholded" not in name for name in cached)
     from jobs.commands.text import _teacher_probabilities
     from models.text.inference import TextScorer
     from models.text.training import load_goemotions_split

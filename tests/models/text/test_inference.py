@@ -11,7 +11,14 @@ import pytest
 from jobs.settings import Settings
 from models.labels import LABEL_INDEX, LABELS
 from models.text.checkpoint import CONFIG_FILE
-from models.text.inference import TextScorer, decision_distribution, load_text_scorer, top_words
+from models.text.inference import (
+    TextScorer,
+    decision_distribution,
+    load_text_scorer,
+    network_version,
+    scorer_version,
+    top_words,
+)
 
 MODEL_DIR = Settings.from_env().text_model
 
@@ -187,3 +194,11 @@ def test_the_top_label_of_text_probs_is_always_decided(scorer: TextScorer) -> No
     scores = scorer.score(texts)
     for probabilities, labels in zip(scores["text_probs"], scores["text_labels"]):
         assert LABELS[int(np.argmax(probabilities))] in labels
+
+
+def test_scorer_version_marks_threshold_scaled_distributions_and_network_version_strips_it() -> None:
+    scaled = scorer_version("text-bilstm-v1", "dbac3ca5", [0.2] * len(LABELS))
+    plain = scorer_version("text-bilstm-v1", "dbac3ca5", None)
+    assert scaled == "text-bilstm-v1+dbac3ca5-thresholded" and plain == "text-bilstm-v1+dbac3ca5"
+    # the same weights give the same sigmoids, whatever the thresholds: one network version
+    assert network_version(scaled) == network_version(plain) == plain
