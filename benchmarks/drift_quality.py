@@ -30,6 +30,9 @@ Run: .venv/bin/python benchmarks/drift_quality.py [--users 60] [--days 35] [--se
 keeps the cohort and its scores and reruns only the nightly drift stage (after a drift change);
 ``--offline-nights`` reruns the default detection for every night without Spark (night D from
 the posts landed by D), which gives the delay on a lake where only some nights' drift stage ran.
+``--label-oracle`` reruns the default detection on the last window with each post's planted label
+in place of its scores, clean and with 30 % of the labels redrawn at random, beside the pipeline's
+per-post accuracy: how much of what the pipeline misses is per-post error, not the detector.
 """
 
 from __future__ import annotations
@@ -169,6 +172,52 @@ def offline_nightly_flags(lake: Path, start: dt.date, days: int, options: Transi
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["dt", "user_id", "changed_at"])
 
 
+# Share of posts whose label is redrawn uniformly at random in the noisy label oracle: the issue's
+# reference point (a simple detector fed true labels, and those labels 30 % randomised).
+ORACLE_REDRAWN_SHARE = 0.3
+
+
+def label_oracle_flags(
+    lake: Path, truth: dict, latest: pd.DataFrame, options: TransitionOptions, redrawn_share: float, seed: int
+) -> tuple[pd.DataFrame, float]:
+    """The default detection on the last night's window with each post's planted label in place
+    of its fused distribution (one-hot, 0.94 on the label), a ``redrawn_share`` of the labels
+    redrawn uniformly at random: how much of the pipeline's miss is per-post accuracy. Returns
+    the flags and the share of those posts whose label differs from the planted one."""
+    from drift.sequences import build_daily_sequences, user_sequences
+
+    scores = pd.read_parquet(lake / "scores", columns=["post_id", "user_id", "created_at", "fused_probs"])
+    first, last = str(latest["day"].min()), str(latest["day"].max())
+    day = pd.to_datetime(scores["created_at"], utc=True).dt.strftime("%Y-%m-%d")
+    scores = scores[scores["fused_probs"].notna() & (day >= first) & (day <= last)].reset_index(drop=True)
+    planted_labels = truth["posts"]
+    labels = np.array([LABEL_INDEX[planted_labels[post_id]["label"]] for post_id in scores["post_id"]])
+    rng = np.random.default_rng(seed)
+    redrawn = rng.random(len(labels)) < redrawn_share
+    drawn = labels.copy()
+    drawn[redrawn] = rng.integers(0, NUM_LABELS, int(redrawn.sum()))
+    one_hot = np.full((len(labels), NUM_LABELS), 0.01)
+    one_hot[np.arange(len(labels)), drawn] = 1.0 - 0.01 * (NUM_LABELS - 1)
+    oracle = scores.assign(fused_probs=list(one_hot))
+    frames = []
+    for sequence in user_sequences(build_daily_sequences(oracle)):
+        found = detect_transitions(sequence, None, options=options)
+        found.insert(0, "user_id", sequence.user_id)
+        frames.append(found)
+    flags = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["user_id", "changed_at"])
+    return flags, float(np.mean(drawn != labels)) if len(labels) else 0.0
+
+
+def fused_label_accuracy(lake: Path, truth: dict, latest: pd.DataFrame) -> float:
+    """Share of the last window's scored posts whose fused distribution's top label is the planted one."""
+    scores = pd.read_parquet(lake / "scores", columns=["post_id", "created_at", "fused_probs"])
+    day = pd.to_datetime(scores["created_at"], utc=True).dt.strftime("%Y-%m-%d")
+    scores = scores[scores["fused_probs"].notna() & (day >= str(latest["day"].min())) & (day <= str(latest["day"].max()))]
+    predicted = np.argmax(np.asarray(scores["fused_probs"].tolist(), dtype=np.float64), axis=1)
+    planted = np.array([LABEL_INDEX[truth["posts"][post_id]["label"]] for post_id in scores["post_id"]])
+    return float(np.mean(predicted == planted))
+
+
 def null_false_alarms(latest: pd.DataFrame, options: TransitionOptions, rounds: int, seed: int) -> tuple[int, float]:
     """Flags on every user's own days shuffled ``rounds`` times (no change left); returns the
     flags and the user-months they were raised in (each shuffle covers the user's window)."""
@@ -286,6 +335,9 @@ def main() -> None:
     parser.add_argument("--offline-nights", action="store_true",
                         help="also rerun the default detection offline for every night from the scores "
                              "(no Spark): the delay for a lake where only the last night's drift stage ran")
+    parser.add_argument("--label-oracle", action="store_true",
+                        help="also detect on each post's planted label, clean and with 30 %% redrawn at random, "
+                             "beside the pipeline's per-post accuracy: how much of the miss is per-post error")
     parser.add_argument("--null-rounds", type=int, default=5, help="shuffles of each user's days for the null calibration")
     parser.add_argument("--output", type=Path, default=None, help="also write the results as JSON")
     args = parser.parse_args()
@@ -339,6 +391,15 @@ def main() -> None:
         nightly = offline_nightly_flags(lake, args.start, days, options)
         results.append(summarise("pipeline's detection rerun offline on every night (delay from these)",
                                  nightly[nightly["dt"] == last], nightly, planted, users, days, margin))
+    oracles: dict[str, pd.DataFrame] = {}
+    if args.label_oracle:
+        accuracy = fused_label_accuracy(lake, truth, latest_sequences)
+        print(f"per-post accuracy of the pipeline's fused top label, last window: {accuracy:.3f}")
+        for share in (0.0, ORACLE_REDRAWN_SHARE):
+            oracle, wrong = label_oracle_flags(lake, truth, latest_sequences, options, share, args.seed)
+            results.append(summarise(f"oracle: planted labels, {share:.0%} redrawn ({wrong:.1%} wrong), last window",
+                                     oracle, None, planted, users, days, margin))
+            oracles[f"planted labels, {share:.0%} redrawn"] = oracle
     if args.design:
         results += design_table(sequences, planted, users, days, margin, last)
     null_flags, null_user_months = null_false_alarms(latest_sequences, options, args.null_rounds, args.seed)
@@ -382,6 +443,10 @@ def main() -> None:
     }
     print("recall of the last snapshot by kind: " + ", ".join(
         f"{name} {int(found[np.array(mask)].sum())}/{int(np.sum(mask))}" for name, mask in groups.items()))
+    for name, flags in oracles.items():
+        oracle_found = found_changes(flags, planted, margin)
+        print(f"recall by kind, {name}: " + ", ".join(
+            f"{kind} {int(oracle_found[np.array(mask)].sum())}/{int(np.sum(mask))}" for kind, mask in groups.items()))
     print(f"evidence posts of the last snapshot whose planted label is the side's label: "
           f"{sum(evidence)}/{len(evidence)}")
     print(f"transition rows over all {transitions['dt'].nunique()} snapshots: {len(transitions)}, distinct transition_id: "
