@@ -177,42 +177,38 @@ def offline_nightly_flags(lake: Path, start: dt.date, days: int, options: Transi
 ORACLE_REDRAWN_SHARE = 0.3
 
 
-def label_oracle_flags(
-    lake: Path, truth: dict, latest: pd.DataFrame, options: TransitionOptions, redrawn_share: float, seed: int
-) -> tuple[pd.DataFrame, float]:
-    """The default detection on the last night's window with each post's planted label in place
-    of its fused distribution (one-hot, 0.94 on the label), a ``redrawn_share`` of the labels
-    redrawn uniformly at random: how much of the pipeline's miss is per-post accuracy. Returns
-    the flags and the share of those posts whose label differs from the planted one."""
-    from drift.sequences import build_daily_sequences, user_sequences
-
+def window_scores(lake: Path, latest: pd.DataFrame) -> pd.DataFrame:
+    """The scored posts (with a fused distribution) of the last snapshot's window, read once for the
+    label oracle and the per-post accuracy."""
     scores = pd.read_parquet(lake / "scores", columns=["post_id", "user_id", "created_at", "fused_probs"])
-    first, last = str(latest["day"].min()), str(latest["day"].max())
     day = pd.to_datetime(scores["created_at"], utc=True).dt.strftime("%Y-%m-%d")
-    scores = scores[scores["fused_probs"].notna() & (day >= first) & (day <= last)].reset_index(drop=True)
-    planted_labels = truth["posts"]
-    labels = np.array([LABEL_INDEX[planted_labels[post_id]["label"]] for post_id in scores["post_id"]])
+    inside = (day >= str(latest["day"].min())) & (day <= str(latest["day"].max()))
+    return scores[scores["fused_probs"].notna() & inside].reset_index(drop=True)
+
+
+def label_oracle_flags(
+    scores: pd.DataFrame, truth: dict, options: TransitionOptions, redrawn_share: float, seed: int
+) -> tuple[pd.DataFrame, float]:
+    """The default detection on the window's posts (:func:`window_scores`) with each post's planted
+    label in place of its fused distribution (one-hot, 0.94 on the label), a ``redrawn_share`` of
+    the labels redrawn uniformly at random: how much of the pipeline's miss is per-post accuracy.
+    Returns the flags and the share of those posts whose label differs from the planted one."""
+    from drift.sequences import build_daily_sequences
+
+    labels = np.array([LABEL_INDEX[truth["posts"][post_id]["label"]] for post_id in scores["post_id"]])
     rng = np.random.default_rng(seed)
     redrawn = rng.random(len(labels)) < redrawn_share
     drawn = labels.copy()
     drawn[redrawn] = rng.integers(0, NUM_LABELS, int(redrawn.sum()))
     one_hot = np.full((len(labels), NUM_LABELS), 0.01)
     one_hot[np.arange(len(labels)), drawn] = 1.0 - 0.01 * (NUM_LABELS - 1)
-    oracle = scores.assign(fused_probs=list(one_hot))
-    frames = []
-    for sequence in user_sequences(build_daily_sequences(oracle)):
-        found = detect_transitions(sequence, None, options=options)
-        found.insert(0, "user_id", sequence.user_id)
-        frames.append(found)
-    flags = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["user_id", "changed_at"])
+    daily = build_daily_sequences(scores.assign(fused_probs=list(one_hot)))
+    flags = redetect(daily.assign(surprise=np.nan), options, use_surprise=False)
     return flags, float(np.mean(drawn != labels)) if len(labels) else 0.0
 
 
-def fused_label_accuracy(lake: Path, truth: dict, latest: pd.DataFrame) -> float:
-    """Share of the last window's scored posts whose fused distribution's top label is the planted one."""
-    scores = pd.read_parquet(lake / "scores", columns=["post_id", "created_at", "fused_probs"])
-    day = pd.to_datetime(scores["created_at"], utc=True).dt.strftime("%Y-%m-%d")
-    scores = scores[scores["fused_probs"].notna() & (day >= str(latest["day"].min())) & (day <= str(latest["day"].max()))]
+def fused_label_accuracy(scores: pd.DataFrame, truth: dict) -> float:
+    """Share of the window's posts (:func:`window_scores`) whose fused top label is the planted one."""
     predicted = np.argmax(np.asarray(scores["fused_probs"].tolist(), dtype=np.float64), axis=1)
     planted = np.array([LABEL_INDEX[truth["posts"][post_id]["label"]] for post_id in scores["post_id"]])
     return float(np.mean(predicted == planted))
@@ -393,10 +389,10 @@ def main() -> None:
                                  nightly[nightly["dt"] == last], nightly, planted, users, days, margin))
     oracles: dict[str, pd.DataFrame] = {}
     if args.label_oracle:
-        accuracy = fused_label_accuracy(lake, truth, latest_sequences)
-        print(f"per-post accuracy of the pipeline's fused top label, last window: {accuracy:.3f}")
+        scored = window_scores(lake, latest_sequences)
+        print(f"per-post accuracy of the pipeline's fused top label, last window: {fused_label_accuracy(scored, truth):.3f}")
         for share in (0.0, ORACLE_REDRAWN_SHARE):
-            oracle, wrong = label_oracle_flags(lake, truth, latest_sequences, options, share, args.seed)
+            oracle, wrong = label_oracle_flags(scored, truth, options, share, args.seed)
             results.append(summarise(f"oracle: planted labels, {share:.0%} redrawn ({wrong:.1%} wrong), last window",
                                      oracle, None, planted, users, days, margin))
             oracles[f"planted labels, {share:.0%} redrawn"] = oracle
